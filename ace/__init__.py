@@ -1,0 +1,1 @@
+"""ACE: agents that learn from their own execution traces."""

@@ -1,0 +1,1 @@
+"""An isolated Python kernel for running untrusted code over untrusted data."""
