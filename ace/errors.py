@@ -1,0 +1,98 @@
+"""Every error ACE raises, as one small tree.
+
+::
+
+    ACEError
+    ├── UsageError                 the calling developer's mistake; fix the call or the config
+    │   ├── ConfigurationError     an invalid setting (unknown model, impossible limit, ...)
+    │   ├── PromptTemplateError    a template is missing or a variable was not supplied
+    │   └── PipelineContractError  a step requires a field no earlier step provides
+    ├── InputError                 bad data handed to us; the message names the file/line/index
+    │   ├── TraceFormatError       a trace that no loader understands
+    │   └── SkillbookFileError     a skillbook file that cannot be read (never overwritten)
+    └── RunError                   something failed while running; usually worth reporting
+        ├── LLMError               a model call failed after its retries
+        │   ├── StructuredOutputError   the reply never validated into the requested model
+        │   └── NonRetryableError       retrying cannot help (e.g. a scripted model ran out)
+        └── BudgetExceededError    a call would pass a limit; carries what was spent and the limit
+
+``UsageError`` and ``InputError`` are also ``ValueError`` so generic callers can catch them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ACEError(Exception):
+    """Root of every error raised by ACE."""
+
+
+class UsageError(ACEError, ValueError):
+    """The caller used the API wrongly: bad arguments or configuration."""
+
+
+class ConfigurationError(UsageError):
+    """An invalid setting, e.g. a cost limit with a model that cannot be priced."""
+
+
+class PromptTemplateError(UsageError):
+    """A prompt template is missing, or rendering referenced an undefined variable."""
+
+
+class PipelineContractError(UsageError):
+    """A pipeline step requires a context field that no earlier step provides."""
+
+
+class InputError(ACEError, ValueError):
+    """Input data is malformed; the message names where and what was expected."""
+
+
+class TraceFormatError(InputError):
+    """A trace could not be parsed into the normalised schema."""
+
+
+class SkillbookFileError(InputError):
+    """A skillbook file is unreadable or corrupt. Saving over it is refused unless asked."""
+
+
+class RunError(ACEError):
+    """A failure during a run (model, budget, kernel), as opposed to a caller mistake."""
+
+
+class LLMError(RunError):
+    """A model call failed after the retries it was allowed."""
+
+    def __init__(self, message: str, *, model: str | None = None, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.model = model
+        self.attempts = attempts
+
+
+class StructuredOutputError(LLMError):
+    """The model's reply never validated into the requested schema."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        attempts: int = 0,
+        last_text: str | None = None,
+    ) -> None:
+        super().__init__(message, model=model, attempts=attempts)
+        self.last_text = last_text
+
+
+class NonRetryableError(LLMError):
+    """A failure that retrying cannot fix; retry loops must re-raise it at once."""
+
+
+class BudgetExceededError(RunError):
+    """A call was refused because it would pass a budget limit."""
+
+    def __init__(self, message: str, *, resource: str, spent: Any, limit: Any) -> None:
+        super().__init__(message)
+        self.resource = resource
+        self.spent = spent
+        self.limit = limit
