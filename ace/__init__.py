@@ -1,1 +1,84 @@
-"""ACE: agents that learn from their own execution traces."""
+"""ACE: agents that learn from their own execution traces.
+
+Public names are imported lazily, so ``import ace`` stays cheap (no litellm, logfire
+or jupyter_client until they are used).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
+# logfire registers a pydantic plugin whose import costs ~0.7 s at the first model
+# definition; ACE's own tracing does not need it. Setting the variable yourself (even
+# to "") keeps your choice.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "logfire-plugin")
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # core types
+    "AgentOutput": "ace.outputs",
+    "Attribution": "ace.outputs",
+    "ExtractedLearning": "ace.outputs",
+    "ReflectorOutput": "ace.outputs",
+    "SkillManagerOutput": "ace.outputs",
+    "SkillTag": "ace.outputs",
+    "UpdateBatch": "ace.updates",
+    "UpdateOperation": "ace.updates",
+    "UpdateReport": "ace.updates",
+    "Skill": "ace.skillbook",
+    "SkillSource": "ace.skillbook",
+    "Skillbook": "ace.skillbook",
+    "Sample": "ace.environments",
+    "EnvironmentResult": "ace.environments",
+    "SimpleEnvironment": "ace.environments",
+    "TaskEnvironment": "ace.environments",
+    # errors
+    "ACEError": "ace.errors",
+    "BudgetExceededError": "ace.errors",
+    "ConfigurationError": "ace.errors",
+    "InputError": "ace.errors",
+    "LLMError": "ace.errors",
+    "SkillbookFileError": "ace.errors",
+    "TraceFormatError": "ace.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from ace.environments import EnvironmentResult, Sample, SimpleEnvironment, TaskEnvironment
+    from ace.errors import (
+        ACEError,
+        BudgetExceededError,
+        ConfigurationError,
+        InputError,
+        LLMError,
+        SkillbookFileError,
+        TraceFormatError,
+    )
+    from ace.outputs import (
+        AgentOutput,
+        Attribution,
+        ExtractedLearning,
+        ReflectorOutput,
+        SkillManagerOutput,
+        SkillTag,
+    )
+    from ace.skillbook import Skill, Skillbook, SkillSource
+    from ace.updates import UpdateBatch, UpdateOperation, UpdateReport

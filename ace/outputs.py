@@ -1,0 +1,75 @@
+"""What the three roles return: pydantic models shared by every part of ACE.
+
+Field names follow the established ACE API so code written against it keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ace.updates import UpdateBatch
+
+TagName = Literal["helpful", "harmful", "neutral"]
+
+
+class AgentOutput(BaseModel):
+    """The Agent's answer and the skills it cited while reaching it."""
+
+    reasoning: str = ""
+    final_answer: str = ""
+    skill_ids: list[str] = Field(default_factory=list)
+    """Ids of skillbook entries the Agent cited (only ids that exist in the skillbook)."""
+    raw: dict[str, Any] = Field(default_factory=dict)
+    """Whatever the model returned, for debugging; never used for decisions."""
+
+
+class ExtractedLearning(BaseModel):
+    """One reusable lesson drawn from a trace."""
+
+    learning: str
+    atomicity_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    """1.0 = a single, self-contained idea; low scores mark lessons to split or drop."""
+    evidence: str = ""
+    justification: str = ""
+
+
+class SkillTag(BaseModel):
+    """The Reflector's verdict on one cited skill."""
+
+    id: str
+    tag: TagName
+
+
+class Attribution(BaseModel):
+    """Who made the decisive error, and when: used to score failure attribution."""
+
+    agent: str | None = None
+    step: int | None = None
+    """Index into the normalised trace's ``steps`` (for Who&When: the ``history`` index)."""
+    reason: str | None = None
+
+
+class ReflectorOutput(BaseModel):
+    """The Reflector's analysis of one attempt: what went wrong and what to learn."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    reasoning: str = ""
+    error_identification: str = ""
+    root_cause_analysis: str = ""
+    correct_approach: str = ""
+    key_insight: str = ""
+    extracted_learnings: list[ExtractedLearning] = Field(default_factory=list)
+    skill_tags: list[SkillTag] = Field(default_factory=list)
+    attribution: Attribution | None = None
+    raw: dict[str, Any] = Field(default_factory=dict)
+    """Diagnostics (the RR puts its transcript summary under ``raw["rr_trace"]``)."""
+
+
+class SkillManagerOutput(BaseModel):
+    """The SkillManager's decision: the operations to apply to the skillbook."""
+
+    update: UpdateBatch
+    raw: dict[str, Any] = Field(default_factory=dict)
