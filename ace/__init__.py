@@ -45,7 +45,32 @@ _EXPORTS: dict[str, str] = {
     "TraceFormatError": "ace.errors",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "ACEError",
+    "AgentOutput",
+    "Attribution",
+    "BudgetExceededError",
+    "ConfigurationError",
+    "EnvironmentResult",
+    "ExtractedLearning",
+    "InputError",
+    "LLMError",
+    "ReflectorOutput",
+    "Sample",
+    "SimpleEnvironment",
+    "Skill",
+    "SkillManagerOutput",
+    "SkillSource",
+    "SkillTag",
+    "Skillbook",
+    "SkillbookFileError",
+    "TaskEnvironment",
+    "TraceFormatError",
+    "UpdateBatch",
+    "UpdateOperation",
+    "UpdateReport",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

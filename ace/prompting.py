@@ -89,4 +89,6 @@ def render_file(path: str | Path, /, **variables: Any) -> str:
     except jinja2.UndefinedError as exc:
         raise PromptTemplateError(f"prompt template file {file}: {exc.message}") from exc
     except jinja2.TemplateSyntaxError as exc:
-        raise PromptTemplateError(f"prompt template file {file} line {exc.lineno}: {exc.message}") from exc
+        raise PromptTemplateError(
+            f"prompt template file {file} line {exc.lineno}: {exc.message}"
+        ) from exc

@@ -354,7 +354,9 @@ class Skillbook:
             )
         raw_skills = data.get("skills", data.get("bullets", {}))
         if isinstance(raw_skills, list):
-            raw_skills = {str(item.get("id")): item for item in raw_skills if isinstance(item, dict)}
+            raw_skills = {
+                str(item.get("id")): item for item in raw_skills if isinstance(item, dict)
+            }
         if not isinstance(raw_skills, Mapping):
             raise SkillbookFileError(
                 f"{origin}: 'skills' must be an object keyed by id, got {type(raw_skills).__name__}"
@@ -459,4 +461,3 @@ def _as_int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
-

@@ -21,7 +21,11 @@ def import_time(runs: int = 7) -> float:
     """Median wall time of ``import ace`` in a fresh interpreter (seconds)."""
     code = "import time; t=time.perf_counter(); import ace; print(time.perf_counter()-t)"
     samples = [
-        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
         for _ in range(runs)
     ]
     return statistics.median(samples)
@@ -74,11 +78,17 @@ def prompt_tokens(n: int = 100) -> tuple[int, int]:
 def main() -> None:
     """Print the foundation figures."""
     print("== foundation ==")
-    print(f"import ace (fresh interpreter, median of 7): {import_time() * 1000:.1f} ms (target < 300 ms)")
+    print(
+        f"import ace (fresh interpreter, median of 7): {import_time() * 1000:.1f} ms (target < 300 ms)"
+    )
     save, load, size = save_load_times()
-    print(f"skillbook 10,000 skills: save {save * 1000:.0f} ms, load {load * 1000:.0f} ms (median of 5), file {size / 1e6:.1f} MB")
+    print(
+        f"skillbook 10,000 skills: save {save * 1000:.0f} ms, load {load * 1000:.0f} ms (median of 5), file {size / 1e6:.1f} MB"
+    )
     prompt, plain = prompt_tokens()
-    print(f"as_prompt() for 100 skills: {prompt} tokens vs plain JSON {plain} tokens ({prompt / plain:.0%})")
+    print(
+        f"as_prompt() for 100 skills: {prompt} tokens vs plain JSON {plain} tokens ({prompt / plain:.0%})"
+    )
 
 
 if __name__ == "__main__":

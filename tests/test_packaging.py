@@ -31,8 +31,17 @@ def test_wheel_installs_into_a_fresh_venv_and_renders_a_prompt(tmp_path: Path) -
     subprocess.run([str(UV), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [str(UV), "pip", "install", "--quiet", "--python", str(python), str(wheel),
-         "--override", str(ROOT / "constraints" / "overrides.txt")],
+        [
+            str(UV),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            str(wheel),
+            "--override",
+            str(ROOT / "constraints" / "overrides.txt"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -42,7 +51,9 @@ def test_wheel_installs_into_a_fresh_venv_and_renders_a_prompt(tmp_path: Path) -
         "assert 'Q?' in out and str(p.prompt_dir()).startswith(sys.prefix), p.prompt_dir();"
         "print('ok')"
     )
-    result = subprocess.run([str(python), "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [str(python), "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.stdout.strip() == "ok", result.stderr
 
 
@@ -62,3 +73,7 @@ def test_public_names_are_exactly_all() -> None:
     assert set(dir(ace)) == set(ace.__all__)
     with pytest.raises(AttributeError):
         ace.NoSuchThing  # noqa: B018
+
+
+def test_all_matches_the_lazy_export_table() -> None:
+    assert sorted(ace.__all__) == sorted([*ace._EXPORTS, "__version__"])

@@ -43,7 +43,9 @@ def test_add_never_overwrites_and_ids_stay_unique() -> None:
     assert third.id == "a-00003"
 
 
-@pytest.mark.parametrize("section", ["", "123 numbers", "multi-word-hyphen", "Stratégie ÉTÉ", "数学", "  "])
+@pytest.mark.parametrize(
+    "section", ["", "123 numbers", "multi-word-hyphen", "Stratégie ÉTÉ", "数学", "  "]
+)
 def test_any_section_name_gives_a_citable_id(section: str) -> None:
     sb = Skillbook()
     skill = sb.add_skill(section, "content")
@@ -67,12 +69,17 @@ def test_apply_update_reports_missing_skills_and_records_provenance() -> None:
     report = sb.apply_update(batch, source={"trace_id": "t1", "epoch": 2})
     assert len(report.added_ids) == 1 and len(report.applied) == 1
     assert report.missing_skill_ids == ["missing-00009", "ghost"]
-    assert [why for _, why in report.skipped][-2:] == ["REMOVE without skill_id", "ADD without content"]
+    assert [why for _, why in report.skipped][-2:] == [
+        "REMOVE without skill_id",
+        "ADD without content",
+    ]
     added = sb.get_skill(report.added_ids[0])
     assert added is not None
     assert [(s.operation, s.trace_id, s.epoch) for s in added.sources] == [("ADD", "t1", 2)]
     sb.apply_update(
-        UpdateBatch(operations=[UpdateOperation(type="UPDATE", skill_id=added.id, content="better")]),
+        UpdateBatch(
+            operations=[UpdateOperation(type="UPDATE", skill_id=added.id, content="better")]
+        ),
         source=SkillSource(operation="?", trace_id="t2", epoch=3),
     )
     assert [(s.operation, s.trace_id) for s in added.sources] == [("ADD", "t1"), ("UPDATE", "t2")]
@@ -134,7 +141,9 @@ def test_reads_older_files_with_counters_and_reconciles_next_id(tmp_path: Path) 
         (b'{"skills": {"a": {"content": "x", "helpful": -1}}}', "helpful"),
     ],
 )
-def test_corrupt_file_is_named_and_never_overwritten(tmp_path: Path, content: bytes, match: str) -> None:
+def test_corrupt_file_is_named_and_never_overwritten(
+    tmp_path: Path, content: bytes, match: str
+) -> None:
     path = tmp_path / "book.json"
     path.write_bytes(content)
     with pytest.raises(SkillbookFileError, match=match) as info:
@@ -150,11 +159,13 @@ def test_corrupt_file_is_named_and_never_overwritten(tmp_path: Path, content: by
 
 
 def test_missing_file_error_names_it(tmp_path: Path) -> None:
-    with pytest.raises(SkillbookFileError, match="missing.json"):
+    with pytest.raises(SkillbookFileError, match=r"missing\.json"):
         Skillbook.load(tmp_path / "missing.json")
 
 
-def test_save_is_atomic_when_serialisation_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_save_is_atomic_when_serialisation_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "book.json"
     sb = Skillbook()
     sb.add_skill("s", "kept")
@@ -196,7 +207,9 @@ sections = st.text(max_size=12)
 ops = st.lists(
     st.one_of(
         st.tuples(st.just("add"), sections, st.text(min_size=1, max_size=20).filter(str.strip)),
-        st.tuples(st.just("tag"), st.integers(0, 30), st.sampled_from(["helpful", "harmful", "neutral"])),
+        st.tuples(
+            st.just("tag"), st.integers(0, 30), st.sampled_from(["helpful", "harmful", "neutral"])
+        ),
         st.tuples(st.just("remove"), st.integers(0, 30), st.booleans()),
         st.tuples(st.just("update"), st.integers(0, 30), sections),
     ),
@@ -224,7 +237,9 @@ def test_random_operation_sequences_keep_invariants(sequence: list[tuple[object,
     data = sb.to_dict()
     every = sb.skills(include_inactive=True)
     assert len({s.id for s in every}) == len(every)
-    assert sorted(i for ids in data["sections"].values() for i in ids) == sorted(s.id for s in every)
+    assert sorted(i for ids in data["sections"].values() for i in ids) == sorted(
+        s.id for s in every
+    )
     assert all(s.helpful >= 0 and s.harmful >= 0 and s.neutral >= 0 for s in every)
     assert all(sb.cited_ids(f"[{s.id}]") == [s.id] for s in every)
     assert Skillbook.from_dict(json.loads(json.dumps(data))).to_dict() == data
@@ -232,7 +247,9 @@ def test_random_operation_sequences_keep_invariants(sequence: list[tuple[object,
 
 @given(st.lists(st.tuples(sections, st.text(min_size=1).filter(str.strip)), max_size=15))
 @settings(max_examples=60, deadline=None)
-def test_save_load_round_trip_property(tmp_path_factory: pytest.TempPathFactory, items: list[tuple[str, str]]) -> None:
+def test_save_load_round_trip_property(
+    tmp_path_factory: pytest.TempPathFactory, items: list[tuple[str, str]]
+) -> None:
     sb = Skillbook()
     for section, content in items:
         sb.add_skill(section, content)

@@ -27,7 +27,9 @@ class Agent:
     model listed plus those it cited as ``[id]`` in its reasoning.
     """
 
-    def __init__(self, model: str | LLMClient, *, prompt_template: str | Path | None = None) -> None:
+    def __init__(
+        self, model: str | LLMClient, *, prompt_template: str | Path | None = None
+    ) -> None:
         self.client = resolve_client(model)
         self.prompt_template = prompt_template
 

@@ -24,7 +24,9 @@ class SkillManager:
     operations here, so counters move even when the model forgets to tag.
     """
 
-    def __init__(self, model: str | LLMClient, *, prompt_template: str | Path | None = None) -> None:
+    def __init__(
+        self, model: str | LLMClient, *, prompt_template: str | Path | None = None
+    ) -> None:
         self.client = resolve_client(model)
         self.prompt_template = prompt_template
 
@@ -49,7 +51,9 @@ class SkillManager:
         )
         result = self.client.structured(prompt, UpdateBatch)
         batch = result.value
-        tagged = {(op.skill_id, k) for op in batch.operations if op.type == "TAG" for k in op.metadata}
+        tagged = {
+            (op.skill_id, k) for op in batch.operations if op.type == "TAG" for k in op.metadata
+        }
         for reflection in items:
             for tag in reflection.skill_tags:
                 if (tag.id, tag.tag) not in tagged:
@@ -58,4 +62,3 @@ class SkillManager:
                     )
                     tagged.add((tag.id, tag.tag))
         return SkillManagerOutput(update=batch, raw={"usage": usage_of(result)})
-

@@ -1,0 +1,55 @@
+"""RRConfig: every knob of a Recursive Reflector session, with its default."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ace.errors import ConfigurationError
+
+
+class RRConfig(BaseModel):
+    """Limits and models for one RR session. ``None`` means "no limit"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_iterations: int = Field(default=12, ge=1)
+    """Model turns (prompt → code → run) before the session must end."""
+    max_llm_calls: int = Field(default=30, ge=1)
+    """Hard cap on every model call of the session: main turns, sub-calls, retries, synthesis."""
+    max_tokens: int | None = Field(default=None, ge=1)
+    """Cap on prompt + completion tokens of all calls; each call reserves before it is sent."""
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    """Cap on the session's cost; needs models litellm can price."""
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    """Wall-clock seconds per cell (paused while a host call such as a sub-LLM call runs)."""
+    max_output_chars: int = Field(default=4_000, ge=200)
+    """Cell output fed back to the model is cut to this size, with a marker."""
+    max_context_chars: int = Field(default=120_000, ge=4_000)
+    """The conversation sent to the main model stays under this size; old turns are summarised."""
+    main_max_tokens: int = Field(default=2_048, ge=64)
+    """Completion-token cap of each main-model turn (used for the ledger's reservations)."""
+    subagent_model: str | None = None
+    """Cheaper model for ``ask_llm``/``llm_query``/``llm_batch``; None = the main model."""
+    subagent_max_tokens: int = Field(default=1_024, ge=16)
+    subagent_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    subagent_concurrency: int = Field(default=8, ge=1, le=64)
+    """How many batched sub-calls run at once."""
+    max_subcall_prompt_chars: int = Field(default=60_000, ge=1_000)
+    """A sub-call prompt longer than this is refused (the kernel is told to slice its data)."""
+    enable_subagent: bool = True
+    """Offer ``ask_llm``/``llm_query``/``llm_batch``/``parallel_map`` to kernel code."""
+    enable_fallback_synthesis: bool = True
+    """Reserve one call to synthesise a reflection from the transcript when limits are hit."""
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    """Temperature of the main model."""
+    preview_chars: int = Field(default=300, ge=40)
+    """Size of each step preview shown in the first prompt."""
+
+    @model_validator(mode="after")
+    def _budget_leaves_room(self) -> RRConfig:
+        if self.enable_fallback_synthesis and self.max_llm_calls < 2:
+            raise ConfigurationError(
+                "RRConfig: max_llm_calls must be >= 2 when enable_fallback_synthesis is on "
+                "(one call is reserved for the synthesis)"
+            )
+        return self

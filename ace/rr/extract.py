@@ -1,0 +1,108 @@
+"""Finding the code in a model reply.
+
+In order of preference: fenced blocks (```python, ```py, ```repl, bare ``` or ~~~; all
+blocks run, in order; an unclosed fence at the end counts), then a bare ``FINAL(...)``
+or ``FINAL_VAR(...)`` call in prose, then, as a last resort, a JSON object that looks
+like a reflection (the model answered directly instead of writing code).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+_FENCE = re.compile(
+    r"(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+.-]*)[^\n]*\n(?P<body>.*?)(?:\n[ \t]*(?P=fence)[ \t]*(?:\n|$)|\Z)",
+    re.DOTALL,
+)
+_CODE_LANGS = {"", "python", "py", "python3", "repl", "ipython", "pycon"}
+_MAX_JSON_STARTS = 64  # bounds the quadratic scan on brace-heavy replies
+_FINAL_CALL = re.compile(r"\bFINAL(?:_VAR)?\s*\(")
+REFLECTION_KEYS = frozenset(
+    {
+        "reasoning",
+        "error_identification",
+        "root_cause_analysis",
+        "key_insight",
+        "attribution",
+        "extracted_learnings",
+        "correct_approach",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What a reply contained: code to run, a direct JSON answer, or nothing."""
+
+    kind: Literal["code", "final_call", "json", "none"]
+    code: str = ""
+    answer: dict[str, Any] | None = None
+
+
+def extract(reply: str) -> Extracted:
+    """Classify ``reply`` and pull out what should run. Never raises."""
+    blocks = [
+        m.group("body").strip("\n")
+        for m in _FENCE.finditer(reply)
+        if m.group("lang").lower() in _CODE_LANGS and m.group("body").strip()
+    ]
+    if blocks:
+        return Extracted("code", "\n\n".join(blocks))
+    call = _bare_final_call(reply)
+    if call is not None:
+        return Extracted("final_call", call)
+    answer = _reflection_json(reply)
+    if answer is not None:
+        return Extracted("json", answer=answer)
+    return Extracted("none")
+
+
+def _bare_final_call(text: str) -> str | None:
+    for match in _FINAL_CALL.finditer(text):
+        end = _balanced_end(text, match.end() - 1, "(", ")")
+        if end is not None:
+            return text[match.start() : end + 1]
+    return None
+
+
+def _reflection_json(text: str) -> dict[str, Any] | None:
+    starts = [i for i, ch in enumerate(text) if ch == "{"][:_MAX_JSON_STARTS]
+    for start in starts:
+        end = _balanced_end(text, start, "{", "}")
+        if end is None:
+            continue
+        try:
+            value = json.loads(text[start : end + 1])
+        except ValueError:
+            continue
+        if isinstance(value, dict) and REFLECTION_KEYS & value.keys():
+            return value
+    return None
+
+
+def _balanced_end(text: str, start: int, open_ch: str, close_ch: str) -> int | None:
+    """Index of the bracket closing the one at ``start``, skipping string literals."""
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == open_ch:
+            depth += 1
+        elif ch == close_ch:
+            depth -= 1
+            if depth == 0:
+                return i
+    return None

@@ -1,0 +1,157 @@
+"""The ledger: one budget for every model call of an RR session.
+
+Every call (main turn, sub-call, retry, synthesis) first *reserves* its worst case:
+one call, the estimated prompt tokens plus the call's ``max_tokens``, and the cost of
+that. A reservation that would pass a limit is refused with ``BudgetExceededError``
+before anything is sent; after the call, the reservation is *settled* to the real
+usage. Because reservations are taken under one lock, concurrent sub-calls can never
+jointly pass a limit. One call can be held back for the final synthesis.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ace.errors import BudgetExceededError
+
+CallKind = Literal["main", "sub", "synthesis"]
+
+
+@dataclass
+class Reservation:
+    """A call's claim on the budget, open until settled."""
+
+    kind: CallKind
+    model: str
+    tokens: int
+    cost_usd: float
+    settled: bool = False
+
+
+@dataclass
+class ModelUsage:
+    """What one model consumed in a session."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+
+
+@dataclass
+class Ledger:
+    """Thread-safe budget shared by a session and all its sub-calls (and child sessions)."""
+
+    max_calls: int
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+    reserve_synthesis: bool = True
+    _calls: int = 0
+    _tokens: int = 0
+    _cost: float = 0.0
+    _synthesis_used: bool = False
+    _by_model: dict[str, ModelUsage] = field(default_factory=lambda: defaultdict(ModelUsage))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reserve(
+        self, kind: CallKind, model: str, *, tokens: int = 0, cost_usd: float = 0.0
+    ) -> Reservation:
+        """Claim one call and its worst-case tokens and cost, or raise ``BudgetExceededError``."""
+        with self._lock:
+            held_back = 1 if self.reserve_synthesis and not self._synthesis_used else 0
+            call_limit = self.max_calls if kind == "synthesis" else self.max_calls - held_back
+            if kind == "synthesis" and self._synthesis_used:
+                raise BudgetExceededError(
+                    "the synthesis call was already used",
+                    resource="calls",
+                    spent=self._calls,
+                    limit=self.max_calls,
+                )
+            if self._calls + 1 > call_limit:
+                raise BudgetExceededError(
+                    f"LLM call budget exhausted: {self._calls} of {self.max_calls} calls used"
+                    + (
+                        " (1 held back for the final synthesis)"
+                        if held_back and kind != "synthesis"
+                        else ""
+                    ),
+                    resource="calls",
+                    spent=self._calls,
+                    limit=self.max_calls,
+                )
+            if self.max_tokens is not None and self._tokens + tokens > self.max_tokens:
+                raise BudgetExceededError(
+                    f"token budget: {self._tokens} used + {tokens} reserved for this call "
+                    f"would pass the limit of {self.max_tokens}",
+                    resource="tokens",
+                    spent=self._tokens,
+                    limit=self.max_tokens,
+                )
+            if self.max_cost_usd is not None and self._cost + cost_usd > self.max_cost_usd:
+                raise BudgetExceededError(
+                    f"cost budget: ${self._cost:.4f} spent + ${cost_usd:.4f} reserved for this "
+                    f"call would pass the limit of ${self.max_cost_usd:.4f}",
+                    resource="cost_usd",
+                    spent=self._cost,
+                    limit=self.max_cost_usd,
+                )
+            self._calls += 1
+            self._tokens += tokens
+            self._cost += cost_usd
+            if kind == "synthesis":
+                self._synthesis_used = True
+            return Reservation(kind, model, tokens, cost_usd)
+
+    def settle(
+        self,
+        reservation: Reservation,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float | None = None,
+    ) -> None:
+        """Replace a reservation's worst case by what the call really used (once)."""
+        with self._lock:
+            if reservation.settled:
+                return
+            reservation.settled = True
+            used = prompt_tokens + completion_tokens
+            self._tokens += used - reservation.tokens
+            self._cost += (cost_usd or 0.0) - reservation.cost_usd
+            usage = self._by_model[reservation.model]
+            usage.calls += 1
+            usage.prompt_tokens += prompt_tokens
+            usage.completion_tokens += completion_tokens
+            if cost_usd is None or usage.cost_usd is None:
+                usage.cost_usd = None
+            else:
+                usage.cost_usd += cost_usd
+
+    @property
+    def calls_used(self) -> int:
+        """Calls reserved so far (settled or in flight)."""
+        with self._lock:
+            return self._calls
+
+    @property
+    def calls_left(self) -> int:
+        """Calls still available to ordinary (non-synthesis) work."""
+        with self._lock:
+            held_back = 1 if self.reserve_synthesis and not self._synthesis_used else 0
+            return max(0, self.max_calls - held_back - self._calls)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Totals and per-model usage, JSON-ready."""
+        with self._lock:
+            return {
+                "calls": self._calls,
+                "max_calls": self.max_calls,
+                "tokens": self._tokens,
+                "max_tokens": self.max_tokens,
+                "cost_usd": round(self._cost, 6),
+                "max_cost_usd": self.max_cost_usd,
+                "by_model": {m: vars(u).copy() for m, u in self._by_model.items()},
+            }

@@ -1,0 +1,144 @@
+"""The RR transcript: every prompt, reply, cell and sub-call of a session.
+
+A versioned JSON document (``schema_version``) that can be saved, loaded and viewed.
+``summary()`` is the compact form placed in ``ReflectorOutput.raw["rr_trace"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ace.errors import InputError
+
+SCHEMA_VERSION = 1
+Outcome = Literal["final", "direct_json", "synthesis", "timeout", "error", "running"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class SubCall(BaseModel):
+    """One sub-LLM call made from kernel code."""
+
+    model: str
+    prompt_chars: int
+    reply_chars: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    duration_s: float = 0.0
+    error: str | None = None
+    prompt: str = ""
+    reply: str = ""
+
+
+class Iteration(BaseModel):
+    """One turn: the model's reply, the code run, and what came back."""
+
+    index: int
+    reply: str
+    code: str = ""
+    kind: str = "code"
+    """What the reply held: ``code``, ``final_call``, ``json`` or ``none``."""
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+    timed_out: bool = False
+    kernel_note: str | None = None
+    """What happened to the kernel (restart, lost state), as told to the model."""
+    duration_s: float = 0.0
+    model_duration_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    subcalls: list[SubCall] = Field(default_factory=list)
+    final_accepted: bool | None = None
+    final_rejection: str | None = None
+
+
+class Transcript(BaseModel):
+    """A whole RR session, enough to replay its reasoning and to render it."""
+
+    schema_version: int = SCHEMA_VERSION
+    session_id: str
+    started_at: str = Field(default_factory=_now)
+    finished_at: str | None = None
+    model: str
+    subagent_model: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    isolation: dict[str, Any] = Field(default_factory=dict)
+    trace_id: str | None = None
+    messages: list[dict[str, str]] = Field(default_factory=list)
+    """Every message sent to or received from the main model, in order, never trimmed."""
+    iterations: list[Iteration] = Field(default_factory=list)
+    outcome: Outcome = "running"
+    final: dict[str, Any] | None = None
+    usage: dict[str, Any] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    duration_s: float = 0.0
+
+    def summary(self, max_chars: int = 1_000) -> dict[str, Any]:
+        """Compact, JSON-ready form for ``raw["rr_trace"]``."""
+        return {
+            "schema_version": self.schema_version,
+            "session_id": self.session_id,
+            "outcome": self.outcome,
+            "timed_out": self.outcome == "timeout",
+            "iterations": [
+                {
+                    "index": it.index,
+                    "code": it.code[:max_chars],
+                    "output": (it.stdout + it.stderr)[:max_chars],
+                    "error": it.error,
+                    "timed_out": it.timed_out,
+                    "duration_s": round(it.duration_s, 4),
+                    "subcalls": [sc.model_dump(exclude={"prompt", "reply"}) for sc in it.subcalls],
+                }
+                for it in self.iterations
+            ],
+            "usage": self.usage,
+            "isolation": self.isolation,
+            "notes": self.notes,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the transcript atomically as JSON."""
+        file = Path(path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(self.model_dump_json(indent=2))
+            os.replace(tmp, file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return file
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Transcript:
+        """Read a saved transcript; a wrong version or shape raises ``InputError``."""
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"transcript file {file}: cannot read ({exc})") from exc
+        try:
+            transcript = cls.model_validate_json(text)
+        except ValidationError as exc:
+            raise InputError(
+                f"transcript file {file}: not an RR transcript ({exc.errors()[0]['msg']})"
+            ) from exc
+        if transcript.schema_version != SCHEMA_VERSION:
+            raise InputError(
+                f"transcript file {file}: schema_version {transcript.schema_version} is not "
+                f"supported (this version reads {SCHEMA_VERSION})"
+            )
+        return transcript
