@@ -113,6 +113,7 @@ class SkillbookView:
     """
 
     __slots__ = ("__book",)
+    __book: Skillbook
 
     def __init__(self, skillbook: Skillbook) -> None:
         object.__setattr__(self, "_SkillbookView__book", skillbook)

@@ -1,0 +1,126 @@
+"""FINAL and FINAL_VAR: how kernel code ends a session, and when that counts.
+
+Both are host functions: kernel code calls them, the host records the request for
+the running cell. After the cell, ``decide`` applies the rules: a FINAL counts only
+if an earlier cell ran cleanly and this cell did not raise; the value must validate
+into a ``ReflectorOutput``. Every refusal comes with the reason the model is told.
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from ace.outputs import ReflectorOutput
+
+REFLECTION_FIELDS = (
+    "reasoning",
+    "error_identification",
+    "root_cause_analysis",
+    "correct_approach",
+    "key_insight",
+    "extracted_learnings",
+    "skill_tags",
+    "attribution",
+)
+
+
+@dataclass
+class Decision:
+    """The verdict on a cell's FINAL request."""
+
+    accepted: ReflectorOutput | None = None
+    rejection: str | None = None
+
+
+class FinalCollector:
+    """Receives FINAL/FINAL_VAR calls from the kernel for the cell that is running."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.var_name: str | None = None
+        self.requested = False
+
+    def reset(self) -> None:
+        """Forget the previous cell's request."""
+        self.value, self.var_name, self.requested = None, None, False
+
+    def final(self, result: Any = None) -> str:
+        """Host side of ``FINAL(result)``."""
+        if not isinstance(result, dict):
+            raise TypeError(
+                f"FINAL expects a dict with keys such as {', '.join(REFLECTION_FIELDS[:3])}, "
+                f"got {type(result).__name__}"
+            )
+        self.value, self.var_name, self.requested = result, None, True
+        return "FINAL received; it is checked when this cell ends."
+
+    def final_var(self, name: Any = None) -> str:
+        """Host side of ``FINAL_VAR(name)``: the value is fetched after the cell."""
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise TypeError(f"FINAL_VAR expects a variable name as a string, got {name!r}")
+        self.value, self.var_name, self.requested = None, name, True
+        return f"FINAL_VAR({name!r}) received; it is checked when this cell ends."
+
+
+def decide(value: Any, *, cell_ok: bool, had_clean_cell: bool) -> Decision:
+    """Apply the acceptance rules to a FINAL value (already fetched for FINAL_VAR)."""
+    if not cell_ok:
+        return Decision(
+            rejection="FINAL was ignored because this cell raised an error. Fix the error, "
+            "then call FINAL in a cell that runs cleanly."
+        )
+    if not had_clean_cell:
+        return Decision(
+            rejection="FINAL was ignored: explore the trace first. FINAL counts only after "
+            "an earlier cell has run without error."
+        )
+    return validate(value)
+
+
+def validate(value: Any) -> Decision:
+    """Turn a FINAL value into a ``ReflectorOutput``, or explain what is wrong with it."""
+    if not isinstance(value, dict):
+        return Decision(rejection=f"FINAL needs a dict, got {type(value).__name__}.")
+    data = {k: v for k, v in value.items() if k in REFLECTION_FIELDS}
+    if isinstance(data.get("attribution"), dict):
+        data["attribution"] = _coerce_step(data["attribution"])
+    for key in (
+        "reasoning",
+        "error_identification",
+        "root_cause_analysis",
+        "correct_approach",
+        "key_insight",
+    ):
+        if key in data and not isinstance(data[key], str):
+            data[key] = str(data[key])
+    try:
+        output = ReflectorOutput.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return Decision(
+            rejection=f"FINAL value is invalid ({problems}). Fix it and call FINAL again."
+        )
+    if not (output.key_insight or output.error_identification or output.reasoning):
+        return Decision(
+            rejection="FINAL value has none of reasoning, error_identification or key_insight; "
+            "a reflection needs at least one of them."
+        )
+    return Decision(accepted=output)
+
+
+def _coerce_step(attribution: dict[str, Any]) -> dict[str, Any]:
+    """Models often give the step as "5" or "step 5"; keep the number."""
+    step = attribution.get("step")
+    if isinstance(step, str):
+        digits = "".join(ch for ch in step if ch.isdigit())
+        attribution = {**attribution, "step": int(digits) if digits else None}
+    agent = attribution.get("agent")
+    if agent is not None and not isinstance(agent, str):
+        attribution = {**attribution, "agent": str(agent)}
+    return attribution

@@ -1,0 +1,187 @@
+"""ACELiteLLM: a self-improving assistant around any litellm model, in a few lines."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ace.environments import Sample, SimpleEnvironment, TaskEnvironment
+from ace.errors import UsageError
+from ace.outputs import AgentOutput
+from ace.pipeline import ACEStepContext, Pipeline, SampleResult
+from ace.pipeline.protocol import ReflectorLike, SkillManagerLike, StepProtocol
+from ace.runners.ace import sample_contexts
+from ace.runners.base import ACERunner
+from ace.skillbook import Skillbook
+from ace.steps import AgentStep, EvaluateStep, LoadTracesStep, learning_tail
+from ace.steps.tail import DedupManagerLike
+
+if TYPE_CHECKING:
+    from ace.llm import LLMClient
+
+
+class ACELiteLLM(ACERunner):
+    """Ask questions, give feedback, learn from traces; the skillbook grows as you go.
+
+    ``model`` is any litellm model string (or an ``LLMClient``). Every role uses it
+    unless you pass your own ``agent``, ``reflector`` or ``skill_manager``; the
+    ``reflector`` may be any object with ``reflect(...)``, e.g. the Recursive Reflector
+    (``ace.rr.RRStep``).
+    """
+
+    def __init__(
+        self,
+        model: str | LLMClient,
+        *,
+        skillbook: Skillbook | str | os.PathLike[str] | None = None,
+        reflector: ReflectorLike | None = None,
+        skill_manager: SkillManagerLike | None = None,
+        agent: Any = None,
+        environment: TaskEnvironment | None = None,
+        dedup_manager: DedupManagerLike | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        is_learning: bool = True,
+    ) -> None:
+        from ace.roles import Agent, Reflector, SkillManager
+
+        book = (
+            skillbook
+            if isinstance(skillbook, Skillbook)
+            else (Skillbook.load(skillbook) if skillbook is not None else Skillbook())
+        )
+        super().__init__(None, book)
+        self.model = model
+        self.agent = agent if agent is not None else Agent(model)
+        self.reflector = reflector if reflector is not None else Reflector(model)
+        self.skill_manager = skill_manager if skill_manager is not None else SkillManager(model)
+        self.environment = environment
+        self.dedup_manager, self.checkpoint_dir = dedup_manager, checkpoint_dir
+        self.is_learning = is_learning
+        self.last_interaction: tuple[str, str, AgentOutput] | None = None
+
+    @classmethod
+    def from_model(
+        cls, model: str | LLMClient, reflector: ReflectorLike | None = None, **options: Any
+    ) -> ACELiteLLM:
+        """Same as the constructor; kept for users of the established API."""
+        return cls(model, reflector=reflector, **options)
+
+    # ----------------------------------------------------------------- answering
+    def ask(self, question: str, context: str = "") -> str:
+        """Answer with the current skillbook; remembers the exchange for feedback."""
+        output = self.agent.generate(question=question, context=context, skillbook=self.view())
+        self.last_interaction = (question, context, output)
+        return str(output.final_answer)
+
+    # ----------------------------------------------------------------- learning
+    def learn(
+        self,
+        samples: Sequence[Sample],
+        environment: TaskEnvironment | None = None,
+        epochs: int = 1,
+        *,
+        wait: bool = True,
+    ) -> list[SampleResult[ACEStepContext]]:
+        """Answer, judge and learn from each sample; answering never waits for learning."""
+        env = environment or self.environment or SimpleEnvironment()
+        steps: list[StepProtocol[Any]] = [AgentStep(self.agent), EvaluateStep(env)]
+        if self.is_learning:
+            steps += self._tail(background=True)
+        pipeline = Pipeline(steps, name="ACELiteLLM.learn")
+        return self.run_epochs(
+            lambda epoch, total: sample_contexts(samples, self.skillbook, epoch, total),
+            epochs,
+            pipeline=pipeline,
+            wait=wait,
+        )
+
+    def learn_from_feedback(self, feedback: str, ground_truth: str | None = None) -> bool:
+        """Learn from the last ``ask``: reflect with ``feedback``, then update the skillbook.
+
+        Returns False (and changes nothing) when learning is disabled.
+        """
+        if self.last_interaction is None:
+            raise UsageError(
+                "learn_from_feedback: call ask() first; there is nothing to learn from"
+            )
+        if not self.is_learning:
+            return False
+        question, context, output = self.last_interaction
+        from ace.environments import EnvironmentResult
+
+        ctx = ACEStepContext(
+            sample=Sample(
+                question=question, context=context, ground_truth=ground_truth, id="feedback"
+            ),
+            skillbook=self.view(),
+            agent_output=output,
+            environment_result=EnvironmentResult(feedback=feedback, ground_truth=ground_truth),
+        )
+        (result,) = Pipeline(self._tail(background=False), name="ACELiteLLM.feedback").run([ctx])
+        if result.error is not None:
+            raise result.error
+        return True
+
+    def learn_from_traces(
+        self, traces: Any, epochs: int = 1, *, wait: bool = True
+    ) -> list[SampleResult[ACEStepContext]]:
+        """Learn from recorded traces (files or loaded data) without re-running them."""
+        from ace.traces import load_traces
+
+        loaded = load_traces(traces)
+        pipeline = Pipeline(
+            [LoadTracesStep(), *self._tail(background=False, from_trace=True)],
+            name="ACELiteLLM.traces",
+        )
+        return self.run_epochs(
+            lambda epoch, total: LoadTracesStep.contexts_from(
+                loaded, skillbook=self.skillbook, epoch=epoch, total_epochs=total
+            ),
+            epochs,
+            pipeline=pipeline,
+            wait=wait,
+        )
+
+    def build_steps(self, *, environment: TaskEnvironment | None = None) -> list[StepProtocol[Any]]:
+        """The steps ``learn`` runs, for recomposition into your own pipeline."""
+        env = environment or self.environment or SimpleEnvironment()
+        return [AgentStep(self.agent), EvaluateStep(env), *self._tail(background=True)]
+
+    def _tail(self, *, background: bool, from_trace: bool = False) -> list[StepProtocol[Any]]:
+        return learning_tail(
+            self.reflector,
+            self.skill_manager,
+            self.skillbook,
+            self.dedup_manager,
+            self.checkpoint_dir,
+            from_trace=from_trace,
+            background=background,
+        )
+
+    # ----------------------------------------------------------------- switches and files
+    def enable_learning(self) -> None:
+        """Let ``learn*`` calls change the skillbook again."""
+        self.is_learning = True
+
+    def disable_learning(self) -> None:
+        """Keep answering with the current skills but stop changing them."""
+        self.is_learning = False
+
+    def get_strategies(self) -> str:
+        """The learned skills as prompt text."""
+        return self.skillbook.as_prompt()
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Replace the skillbook with the one saved at ``path`` (waits for learning first)."""
+        self.wait_for_background()
+        self.skillbook = Skillbook.load(path)
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], model: str | LLMClient, **options: Any
+    ) -> ACELiteLLM:
+        """A runner whose skillbook is loaded from ``path``."""
+        return cls(model, skillbook=Path(path), **options)
+

@@ -1,0 +1,74 @@
+"""ExportSkillbookMarkdownStep: keep a readable Markdown rendering of the skillbook."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ace.pipeline.context import ACEStepContext, SkillbookView
+from ace.skillbook import TAG_NAMES, Skill, Skillbook
+
+
+class ExportSkillbookMarkdownStep:
+    """Rewrites ``path`` (atomically) with the skillbook as Markdown after each sample."""
+
+    requires: frozenset[str] = frozenset()
+    provides: frozenset[str] = frozenset()
+
+    def __init__(self, skillbook: Skillbook | SkillbookView, path: str | os.PathLike[str]) -> None:
+        self.skillbook = skillbook
+        self.path = Path(path)
+
+    def __call__(self, ctx: ACEStepContext) -> ACEStepContext:
+        """Write the current rendering; the context passes through unchanged."""
+        write_text_atomic(self.path, skillbook_markdown(self.skillbook))
+        return ctx
+
+
+def skillbook_markdown(skillbook: Skillbook | SkillbookView) -> str:
+    """Active skills grouped by section: id, content, justification, evidence, counters, sources."""
+    skills = skillbook.skills()
+    lines = ["# Skillbook", "", f"{len(skills)} skills in {len(skillbook.sections())} sections."]
+    for section in skillbook.sections():
+        lines += ["", f"## {section or '(no section)'}"]
+        for skill in (s for s in skills if s.section == section):
+            lines += ["", *_skill_lines(skill)]
+    return "\n".join(lines) + "\n"
+
+
+def _skill_lines(skill: Skill) -> list[str]:
+    lines = [f"### `{skill.id}`", "", skill.content, ""]
+    if skill.justification:
+        lines.append(f"- **Justification:** {skill.justification}")
+    if skill.evidence:
+        lines.append(f"- **Evidence:** {skill.evidence}")
+    counters = ", ".join(f"{name} {getattr(skill, name)}" for name in TAG_NAMES)
+    lines.append(f"- **Counters:** {counters}")
+    for source in skill.sources:
+        where = ", ".join(
+            f"{label} `{value}`"
+            for label, value in (
+                ("trace", source.trace_id),
+                ("sample", source.sample_id),
+                ("epoch", source.epoch),
+            )
+            if value is not None
+        )
+        lines.append(f"- **Source:** {source.operation} from {where or 'unknown origin'}")
+    return lines
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename: readers never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

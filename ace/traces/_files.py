@@ -1,0 +1,121 @@
+"""Reading trace files: JSON, JSONL, plain text, or a directory of them.
+
+``.json`` is one JSON document; ``.jsonl``/``.ndjson`` one per non-blank line. Any other
+suffix is sniffed: a whole JSON document, else JSONL when the first line is JSON, else
+plain text. Every error names the file and, for JSONL, the line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import orjson
+from pydantic import JsonValue
+
+from ace.errors import TraceFormatError
+
+JSON_SUFFIXES = frozenset({".json"})
+JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+TRACE_SUFFIXES = JSON_SUFFIXES | JSONL_SUFFIXES | {".txt", ".log"}
+"""File suffixes read from a directory, and that mark a string as a path."""
+
+Document = tuple[JsonValue, int | None]
+"""A parsed document and its 1-based line (JSONL), or None for a whole file."""
+
+
+def looks_like_path(value: str) -> bool:
+    """True for a one-line string that names a trace file (by suffix) or an existing path."""
+    if "\n" in value or not value.strip() or len(value) > 4096:
+        return False
+    if os.path.splitext(value)[1].lower() in TRACE_SUFFIXES:
+        return True
+    try:
+        return os.path.exists(value)
+    except (ValueError, OSError):
+        return False
+
+
+def trace_files(path: Path) -> list[Path]:
+    """A directory's trace files in natural order (2.json before 10.json); a file itself."""
+    if not path.is_dir():
+        return [path]
+    found = [
+        p
+        for p in path.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in TRACE_SUFFIXES
+    ]
+    return sorted(found, key=_natural_key)
+
+
+def _natural_key(path: Path) -> list[tuple[int, int | str]]:
+    return [
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", path.name)
+    ]
+
+
+def read_documents(path: Path) -> list[Document]:
+    """The JSON documents (or the text) a trace file holds."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise TraceFormatError(f"trace file {path}: cannot read it ({reason})") from exc
+    suffix = path.suffix.lower()
+    if suffix in JSON_SUFFIXES:
+        return [(_parse_json(data, path), None)]
+    if suffix in JSONL_SUFFIXES:
+        return _parse_jsonl(data, path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TraceFormatError(
+            f"trace file {path}: expected UTF-8 text, got a byte that is not UTF-8 at "
+            f"offset {exc.start}"
+        ) from None
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            return [(orjson.loads(data), None)]
+        except orjson.JSONDecodeError:
+            first = stripped.splitlines()[0]
+            if _is_json(first):
+                return _parse_jsonl(data, path)
+    return [(text, None)]
+
+
+def _is_json(line: str) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _parse_json(data: bytes, path: Path) -> JsonValue:
+    if not data.strip():
+        raise TraceFormatError(f"trace file {path}: expected a JSON document, got an empty file")
+    try:
+        value: JsonValue = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise TraceFormatError(
+            f"trace file {path} line {exc.lineno} column {exc.colno}: expected valid JSON "
+            f"({exc.msg}); a file with one trace per line should be named .jsonl"
+        ) from None
+    return value
+
+
+def _parse_jsonl(data: bytes, path: Path) -> list[Document]:
+    documents: list[Document] = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            documents.append((orjson.loads(line), number))
+        except orjson.JSONDecodeError as exc:
+            raise TraceFormatError(
+                f"trace file {path} line {number}: expected one JSON value per line, got "
+                f"invalid JSON at column {exc.colno} ({exc.msg})"
+            ) from None
+    return documents

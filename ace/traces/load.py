@@ -1,0 +1,145 @@
+"""Public loaders: one trace, many traces, files; labels split off on the way.
+
+- :func:`load_trace` / :func:`load_labelled_trace` take one in-memory trace (any JSON
+  value; a ``str`` is a plain-text log).
+- :func:`load_traces` / :func:`load_labelled_traces` take a batch, a single trace, or a
+  path (``os.PathLike``, or a one-line ``str`` ending in a trace suffix or naming an
+  existing path; a directory means its trace files in natural order).
+- :func:`load_trace_file` reads a file that holds exactly one trace.
+
+Every input either loads or raises :class:`~ace.errors.TraceFormatError` whose message
+names the file, line or item and what was expected. Evaluation labels
+(``DEFAULT_LABEL_KEYS`` plus ``extra_label_keys``) are always removed from the trace; the
+``labelled`` variants return them beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import JsonValue, ValidationError
+
+from ace.errors import TraceFormatError
+from ace.traces._files import looks_like_path, read_documents, trace_files
+from ace.traces._json import as_json, content_hash, describe
+from ace.traces.formats import detect_format, parse
+from ace.traces.labels import DEFAULT_LABEL_KEYS, TraceLabels, scrub_labels, split_labels
+from ace.traces.schema import LabelledTrace, Trace, TraceSource
+
+
+def load_trace(
+    obj: object, *, source: TraceSource | None = None, extra_label_keys: Iterable[str] = ()
+) -> Trace:
+    """One trace, label-free, ready for a reflector."""
+    return load_labelled_trace(obj, source=source, extra_label_keys=extra_label_keys).trace
+
+
+def load_labelled_trace(
+    obj: object, *, source: TraceSource | None = None, extra_label_keys: Iterable[str] = ()
+) -> LabelledTrace:
+    """One trace and, held apart, the evaluation labels its record carried."""
+    keys = DEFAULT_LABEL_KEYS | frozenset(extra_label_keys)
+    with _located(source):
+        return _build(as_json(obj), source, keys)
+
+
+def load_traces(obj_or_path: object, *, extra_label_keys: Iterable[str] = ()) -> list[Trace]:
+    """Every trace in a batch, file or directory (a single trace gives a list of one)."""
+    loaded = load_labelled_traces(obj_or_path, extra_label_keys=extra_label_keys)
+    return [item.trace for item in loaded]
+
+
+def load_labelled_traces(
+    obj_or_path: object, *, extra_label_keys: Iterable[str] = ()
+) -> list[LabelledTrace]:
+    """Like :func:`load_traces`, with each trace's labels."""
+    keys = DEFAULT_LABEL_KEYS | frozenset(extra_label_keys)
+    if isinstance(obj_or_path, os.PathLike) or (
+        isinstance(obj_or_path, str) and looks_like_path(obj_or_path)
+    ):
+        path = Path(obj_or_path)
+        loaded: list[LabelledTrace] = []
+        for file in trace_files(path):
+            for document, line in read_documents(file):
+                loaded += _expand(document, TraceSource(path=str(file), line=line), keys)
+        return loaded
+    with _located(None):
+        value = as_json(obj_or_path)
+    return _expand(value, None, keys)
+
+
+def load_trace_file(path: str | os.PathLike[str], *, extra_label_keys: Iterable[str] = ()) -> Trace:
+    """The one trace a file holds; a file with several is an error (use load_traces)."""
+    traces = load_traces(Path(path), extra_label_keys=extra_label_keys)
+    if len(traces) != 1:
+        raise TraceFormatError(
+            f"trace file {path}: expected one trace, found {len(traces)}; use load_traces"
+        )
+    return traces[0]
+
+
+def _expand(
+    value: JsonValue, base: TraceSource | None, keys: frozenset[str]
+) -> list[LabelledTrace]:
+    if detect_format(value) != "batch":
+        return [_one(value, base, keys)]
+    items = value.get("tasks") if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        where = (base or TraceSource()).describe()
+        raise TraceFormatError(
+            f"{where}: 'tasks': expected a list of traces, got {describe(items)}"
+        )
+    located = [
+        (base.model_copy(update={"index": i}) if base else TraceSource(index=i))
+        for i in range(len(items))
+    ]
+    return [_one(item, source, keys) for item, source in zip(items, located, strict=True)]
+
+
+def _one(value: JsonValue, source: TraceSource | None, keys: frozenset[str]) -> LabelledTrace:
+    with _located(source):
+        return _build(value, source, keys)
+
+
+def _build(value: JsonValue, source: TraceSource | None, keys: frozenset[str]) -> LabelledTrace:
+    labels = TraceLabels()
+    if isinstance(value, dict):
+        value, labels = split_labels(value, keys)
+    else:
+        value = scrub_labels(value, keys)
+    parsed = parse(value)
+    trace = Trace(
+        id=parsed.record_id or _source_id(source) or content_hash(parsed.raw),
+        format=parsed.format,
+        source=source,
+        steps=parsed.steps,
+        raw=parsed.raw,
+        **parsed.fields,
+    )
+    return LabelledTrace(trace=trace, labels=labels)
+
+
+def _source_id(source: TraceSource | None) -> str | None:
+    if source is None or source.path is None:
+        return None
+    name = Path(source.path).name
+    line = f":{source.line}" if source.line is not None else ""
+    index = f"#{source.index}" if source.index is not None else ""
+    return f"{name}{line}{index}"
+
+
+@contextmanager
+def _located(source: TraceSource | None) -> Iterator[None]:
+    """Prefix any trace error with where the trace came from; no other error escapes."""
+    where = (source or TraceSource()).describe()
+    try:
+        yield
+    except TraceFormatError as exc:
+        raise TraceFormatError(f"{where}: {exc}") from exc
+    except RecursionError:
+        raise TraceFormatError(f"{where}: expected JSON nested less deeply") from None
+    except ValidationError as exc:
+        raise TraceFormatError(f"{where}: does not fit the trace schema: {exc}") from exc
