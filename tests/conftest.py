@@ -11,6 +11,8 @@ import os
 
 import pytest
 
+pytest_plugins = ["ace.testing.pytest_plugin"]
+
 MISSING_SYSTEM_PACKAGE = "missing system package"
 
 

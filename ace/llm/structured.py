@@ -1,0 +1,128 @@
+"""Getting a typed value out of a model's text: JSON extraction, validation, feedback.
+
+Models wrap JSON in prose and code fences, or add a sentence after it. ``extract_json``
+finds the value; ``parse_structured`` validates it; ``feedback_message`` tells the model
+what was wrong so the next validation round can fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar, cast
+
+from pydantic import TypeAdapter, ValidationError
+
+from ace.errors import StructuredOutputError
+
+T = TypeVar("T")
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
+_MAX_ERROR_CHARS = 2000
+_decoder = json.JSONDecoder()
+
+
+def extract_json(text: str) -> Any | None:
+    """The JSON value a model meant to return, or None if there is none.
+
+    Tried in order: the whole text; each fenced code block (``json``-tagged ones first);
+    the first ``{`` from which a complete object parses (trailing prose is ignored).
+    """
+    stripped = text.strip()
+    if stripped:
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            pass
+    blocks = sorted(_FENCE.finditer(text), key=lambda m: m.group(1).lower() != "json")
+    for block in blocks:
+        try:
+            return json.loads(block.group(2))
+        except ValueError:
+            continue
+    return _first_object(text)
+
+
+def _first_object(text: str) -> dict[str, Any] | None:
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = _decoder.raw_decode(text, start)
+        except ValueError:
+            pass
+        else:
+            if isinstance(value, dict):
+                return value
+        start = text.find("{", start + 1)
+    return None
+
+
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(output_type: Any) -> TypeAdapter[Any]:
+    adapter = _adapters.get(output_type)
+    if adapter is None:
+        adapter = _adapters.setdefault(output_type, TypeAdapter(output_type))
+    return adapter
+
+
+def json_schema(output_type: type[Any]) -> dict[str, Any]:
+    """The JSON schema of ``output_type`` (a pydantic model or any pydantic-supported type)."""
+    return _adapter(output_type).json_schema()
+
+
+def parse_structured(text: str, output_type: type[T], *, model: str | None = None) -> T:
+    """Validate a model's reply into ``output_type``.
+
+    Raises ``StructuredOutputError`` (with ``last_text``) when no JSON is found or it does
+    not validate; the message is written to be shown to the model as feedback.
+    """
+    value = extract_json(text)
+    if value is None:
+        raise StructuredOutputError(
+            "no JSON value found in the reply", model=model, attempts=1, last_text=text
+        )
+    try:
+        return cast(T, _adapter(output_type).validate_python(value))
+    except ValidationError as exc:
+        raise StructuredOutputError(
+            _describe(exc), model=model, attempts=1, last_text=text
+        ) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = [f"the JSON did not match the schema ({exc.error_count()} error(s)):"]
+    for error in exc.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in error["loc"]) or "(root)"
+        lines.append(f"- {location}: {error['msg']}")
+    message = "\n".join(lines)
+    if len(message) > _MAX_ERROR_CHARS:
+        message = message[:_MAX_ERROR_CHARS] + "\n- ... (more errors cut)"
+    return message
+
+
+def schema_instruction(output_type: type[Any]) -> str:
+    """The instruction added when the provider has no JSON-schema mode."""
+    schema = json.dumps(json_schema(output_type), separators=(",", ":"))
+    return (
+        "Reply with a single JSON object that matches this JSON schema, "
+        f"and nothing else:\n{schema}"
+    )
+
+
+def feedback_message(error: StructuredOutputError, output_type: type[Any]) -> str:
+    """The user message that tells the model why its previous reply was rejected."""
+    return (
+        f"Your previous reply could not be used: {error}\n"
+        "Reply again with only the corrected JSON object.\n" + schema_instruction(output_type)
+    )
+
+
+def response_format_for(output_type: type[Any]) -> dict[str, Any]:
+    """An OpenAI-style ``json_schema`` response format for ``output_type``."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", getattr(output_type, "__name__", "output"))[:64]
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name or "output", "schema": json_schema(output_type)},
+    }

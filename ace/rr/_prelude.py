@@ -1,0 +1,30 @@
+"""The code the host runs in the kernel on its own behalf (under the same policy)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+_PARALLEL_MAP = '''
+
+def parallel_map(fn, items):
+    """Build one prompt per item with ``fn`` and send them all with ``llm_batch``."""
+    return llm_batch([fn(item) for item in items])
+'''
+
+
+@functools.cache
+def _view_source() -> str:
+    return (Path(__file__).parent / "_kernel_prelude.py").read_text(encoding="utf-8")
+
+
+def source(*, subagent: bool) -> str:
+    """The first cell of a session: the ``trace`` view (and ``parallel_map`` with sub-calls)."""
+    return _view_source() + (_PARALLEL_MAP if subagent else "")
+
+
+def fetch_variable(name: str) -> str:
+    """A cell printing variable ``name`` as JSON (``name`` must already be validated)."""
+    if not name.isidentifier():
+        raise ValueError(f"not a variable name: {name!r}")
+    return f"import json\nprint(json.dumps({name}, default=str))"

@@ -1,0 +1,503 @@
+"""One Recursive Reflector session: the loop of prompt → model → code → kernel → feedback.
+
+A session owns one sandboxed kernel holding the trace as data, talks to the main model
+through a ledger-charged client, and ends with a validated ``ReflectorOutput``: from
+``FINAL``/``FINAL_VAR``, a direct JSON answer, a fallback synthesis, or a timeout
+reflection. Model and kernel failures never escape ``run``; they end up in the result.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ace.errors import BudgetExceededError, LLMError
+from ace.outputs import ReflectorOutput
+from ace.prompting import render_file, render_prompt
+from ace.rr import _prelude
+from ace.rr._conversation import Conversation
+from ace.rr._final import FinalCollector, decide, validate
+from ace.rr._subcalls import SubCaller
+from ace.rr._tracing import set_attributes, span
+from ace.rr._variables import VariableTracker
+from ace.rr.config import RRConfig
+from ace.rr.extract import extract
+from ace.rr.ledger import Ledger
+from ace.rr.transcript import Iteration, SubCall, Transcript
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ace.llm import LLMClient
+    from ace.traces import Trace
+    from sandbox import ExecutionResult, Sandbox
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Where a session is, for live displays."""
+
+    iteration: int
+    max_iterations: int
+    calls_used: int
+    max_calls: int
+    elapsed_s: float
+    phase: str
+    """``starting``, ``model``, ``kernel``, ``synthesis`` or ``done``."""
+
+
+@dataclass(frozen=True)
+class RRResult:
+    """A finished session: the reflection and its full transcript."""
+
+    reflection: ReflectorOutput
+    transcript: Transcript
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What the session tells the model about the attempt besides the trace."""
+
+    question: str
+    final_answer: str = ""
+    ground_truth: str | None = None
+    feedback: str | None = None
+
+
+class RRSession:
+    """Runs one analysis; create one per trace (or batch)."""
+
+    def __init__(
+        self,
+        *,
+        main: LLMClient,
+        sub: LLMClient,
+        synthesis: LLMClient,
+        config: RRConfig,
+        ledger: Ledger,
+        sandbox_factory: Callable[[], Sandbox],
+        prompt_template: str | Path | None = None,
+        on_progress: Callable[[ProgressEvent], None] | None = None,
+    ) -> None:
+        self.main, self.sub, self.synthesis = main, sub, synthesis
+        self.config = config
+        self.ledger = ledger
+        self.sandbox_factory = sandbox_factory
+        self.prompt_template = prompt_template
+        self.on_progress = on_progress
+        self.marker = f"<<<DATA-{secrets.token_hex(8)}>>>"
+        self.final = FinalCollector()
+        self.variables = VariableTracker()
+        self.conversation = Conversation(max_chars=config.max_context_chars)
+        self._subcalls: list[SubCall] = []
+        self._started = time.monotonic()
+        self._iteration = 0
+
+    # ------------------------------------------------------------------ entry point
+    def run(self, trace: Trace, task: TaskInfo, skillbook_text: str) -> RRResult:
+        """Analyse ``trace``; always returns a result (errors become a reflection)."""
+        transcript = Transcript(
+            session_id=uuid.uuid4().hex,
+            model=self.main.model,
+            subagent_model=self.sub.model if self.config.enable_subagent else None,
+            config=self.config.model_dump(),
+            trace_id=trace.id,
+        )
+        with span(
+            "rr session {rr.trace_id}", **{"rr.trace_id": trace.id, "rr.model": self.main.model}
+        ) as current:
+            reflection = self._run(trace, task, skillbook_text, transcript)
+            set_attributes(
+                current, **{"rr.outcome": transcript.outcome, "rr.calls": self.ledger.calls_used}
+            )
+        transcript.messages = list(self.conversation.log)
+        transcript.usage = self.ledger.snapshot()
+        transcript.duration_s = time.monotonic() - self._started
+        transcript.finished_at = datetime.now(UTC).isoformat()
+        transcript.final = reflection.model_dump(exclude={"raw"})
+        reflection.raw["rr_trace"] = transcript.summary()
+        reflection.raw["usage"] = transcript.usage
+        self._progress("done")
+        return RRResult(reflection=reflection, transcript=transcript)
+
+    def _run(
+        self, trace: Trace, task: TaskInfo, skillbook_text: str, transcript: Transcript
+    ) -> ReflectorOutput:
+        self._progress("starting")
+        try:
+            sandbox = self.sandbox_factory()
+            sandbox.start()
+        except Exception as exc:
+            transcript.outcome = "error"
+            transcript.notes.append(f"sandbox failed to start: {exc}")
+            return _failure_reflection(f"the sandbox could not start ({type(exc).__name__}: {exc})")
+        try:
+            transcript.isolation = _isolation(sandbox)
+            problem = self._prepare_kernel(sandbox, trace, skillbook_text)
+            if problem:
+                transcript.outcome = "error"
+                transcript.notes.append(problem)
+                return _failure_reflection(problem)
+            self.conversation.start(
+                self._system_prompt(), self._task_prompt(trace, task, skillbook_text)
+            )
+            result = self._loop(sandbox, transcript)
+            if result is not None:
+                return result
+            return self._finish_without_final(task, transcript)
+        finally:
+            sandbox.close()
+
+    # ------------------------------------------------------------------ kernel set-up
+    def _prepare_kernel(self, sandbox: Sandbox, trace: Trace, skillbook_text: str) -> str | None:
+        sandbox.inject("traces", trace.model_dump(mode="json"))
+        sandbox.inject("skillbook", skillbook_text)
+        sandbox.register_host_function("FINAL", self.final.final)
+        sandbox.register_host_function("FINAL_VAR", self.final.final_var)
+        sandbox.register_host_function("SHOW_VARS", self.variables.show)
+        if self.config.enable_subagent:
+            caller = SubCaller(self.sub, self.config, self._subcalls.append)
+            sandbox.register_host_function("ask_llm", caller.ask_llm)
+            sandbox.register_host_function("llm_query", caller.llm_query)
+            sandbox.register_host_function("llm_batch", caller.llm_batch)
+        return self._run_prelude(sandbox)
+
+    def _run_prelude(self, sandbox: Sandbox) -> str | None:
+        result = sandbox.execute(_prelude.source(subagent=self.config.enable_subagent))
+        if result.ok:
+            return None
+        return f"the trace view could not be built in the kernel: {result.error}"
+
+    # ------------------------------------------------------------------ the loop
+    def _loop(self, sandbox: Sandbox, transcript: Transcript) -> ReflectorOutput | None:
+        had_clean_cell = False
+        for i in range(1, self.config.max_iterations + 1):
+            self._iteration = i
+            with span("rr iteration {rr.iteration}", **{"rr.iteration": i}):
+                reply = self._ask_main(transcript)
+                if reply is None:
+                    return None
+                iteration = Iteration(index=i, reply=reply.text)
+                iteration.model_duration_s = reply.duration_s
+                iteration.prompt_tokens = reply.usage.prompt_tokens
+                iteration.completion_tokens = reply.usage.completion_tokens
+                transcript.iterations.append(iteration)
+                accepted, note = self._handle_reply(sandbox, iteration, had_clean_cell)
+                had_clean_cell = had_clean_cell or (
+                    iteration.kind in ("code", "final_call") and iteration.error is None
+                )
+                if accepted is not None:
+                    transcript.outcome = "direct_json" if iteration.kind == "json" else "final"
+                    self.conversation.add_log({"role": "assistant", "content": reply.text})
+                    return accepted
+                feedback = self._feedback(iteration, note)
+                self.conversation.add_turn(i, reply.text, feedback, _digest(iteration))
+        transcript.notes.append(f"no FINAL after {self.config.max_iterations} iterations")
+        return None
+
+    def _ask_main(self, transcript: Transcript) -> Any:
+        self._progress("model")
+        messages = self.conversation.messages()
+        with span(
+            "rr model call",
+            **{
+                "rr.model": self.main.model,
+                "rr.prompt_chars": sum(len(m["content"]) for m in messages),
+            },
+        ) as current:
+            try:
+                reply = self.main.complete(
+                    messages,
+                    max_tokens=self.config.main_max_tokens,
+                    temperature=self.config.temperature,
+                )
+            except BudgetExceededError as exc:
+                transcript.notes.append(f"budget reached before iteration {self._iteration}: {exc}")
+                return None
+            except LLMError as exc:
+                transcript.notes.append(f"main model failed at iteration {self._iteration}: {exc}")
+                return None
+            set_attributes(
+                current,
+                **{
+                    "rr.prompt_tokens": reply.usage.prompt_tokens,
+                    "rr.completion_tokens": reply.usage.completion_tokens,
+                    "rr.cost_usd": reply.cost_usd or 0.0,
+                },
+            )
+        return reply
+
+    def _handle_reply(
+        self, sandbox: Sandbox, iteration: Iteration, had_clean_cell: bool
+    ) -> tuple[ReflectorOutput | None, str | None]:
+        """Run what the reply holds; return an accepted reflection or a note for the model."""
+        found = extract(iteration.reply)
+        iteration.kind = found.kind
+        if found.kind == "none":
+            return None, (
+                "No code found in your reply. Answer with one ```python block that explores "
+                "the trace, or that calls FINAL(...) once you have evidence."
+            )
+        if found.kind == "json":
+            decision = decide(found.answer, cell_ok=True, had_clean_cell=had_clean_cell)
+            iteration.final_accepted = decision.accepted is not None
+            iteration.final_rejection = decision.rejection
+            return decision.accepted, decision.rejection
+        iteration.code = found.code
+        result = self._execute(sandbox, found.code, iteration)
+        note = self._kernel_note(sandbox, result)
+        iteration.kernel_note = note
+        if result.ok:
+            self.variables.record(found.code, iteration.index)
+        if not self.final.requested:
+            return None, note
+        value = self.final.value
+        if self.final.var_name is not None and result.ok:
+            value, problem = self._fetch_variable(sandbox, self.final.var_name)
+            if problem:
+                iteration.final_accepted, iteration.final_rejection = False, problem
+                return None, _join(note, problem)
+        decision = decide(value, cell_ok=result.ok, had_clean_cell=had_clean_cell)
+        iteration.final_accepted = decision.accepted is not None
+        iteration.final_rejection = decision.rejection
+        return decision.accepted, _join(note, decision.rejection)
+
+    def _execute(self, sandbox: Sandbox, code: str, iteration: Iteration) -> ExecutionResult:
+        self._progress("kernel")
+        self.final.reset()
+        self._subcalls.clear()
+        with span("rr kernel execution", **{"rr.code": code[:4000]}) as current:
+            result = sandbox.execute(code)
+            set_attributes(
+                current,
+                **{
+                    "rr.output": (result.stdout + result.stderr)[:4000],
+                    "rr.error": str(result.error or ""),
+                    "rr.timed_out": result.timed_out,
+                },
+            )
+        iteration.stdout, iteration.stderr = result.stdout, result.stderr
+        iteration.error = str(result.error) if result.error else None
+        iteration.timed_out = result.timed_out
+        iteration.duration_s = result.duration_s
+        iteration.subcalls = list(self._subcalls)
+        return result
+
+    def _kernel_note(self, sandbox: Sandbox, result: ExecutionResult) -> str | None:
+        if not (result.restarted or result.timed_out):
+            return None
+        problem = self._run_prelude(sandbox)
+        lost = self.variables.forget_all()
+        what = "timed out" if result.timed_out else "stopped (memory, CPU or a crash)"
+        note = (
+            f"The kernel {what} and was restarted. `trace`, `traces`, `skillbook` and the helper "
+            "functions are back"
+            + (f"; variables you defined are lost: {', '.join(lost)}" if lost else "")
+            + ". Use smaller steps."
+        )
+        return _join(note, problem)
+
+    def _fetch_variable(self, sandbox: Sandbox, name: str) -> tuple[Any, str | None]:
+        import json
+
+        result = sandbox.execute(_prelude.fetch_variable(name))
+        if not result.ok:
+            return None, f"FINAL_VAR({name!r}) could not be read: {result.error}"
+        try:
+            return json.loads(result.stdout), None
+        except ValueError:
+            return (
+                None,
+                f"FINAL_VAR({name!r}): the variable is not JSON-serialisable (or too large)",
+            )
+
+    # ------------------------------------------------------------------ prompts
+    def _system_prompt(self) -> str:
+        variables = {
+            "max_output_chars": self.config.max_output_chars,
+            "enable_subagent": self.config.enable_subagent,
+            "max_iterations": self.config.max_iterations,
+            "max_llm_calls": self.ledger.max_calls,
+        }
+        if self.prompt_template is not None:
+            return render_file(self.prompt_template, **variables)
+        return render_prompt("rr/system.j2", **variables)
+
+    def _task_prompt(self, trace: Trace, task: TaskInfo, skillbook_text: str) -> str:
+        budget = self.config.max_context_chars // 3
+        previews = _previews(trace, self.config.preview_chars, budget)
+        agents = list(dict.fromkeys(s.agent for s in trace.steps if s.agent))
+        skill_lines = [line for line in skillbook_text.splitlines() if line.startswith("- [")]
+        return render_prompt(
+            "rr/task.j2",
+            question=task.question or "(not recorded)",
+            final_answer=task.final_answer,
+            ground_truth=task.ground_truth,
+            feedback=task.feedback or "",
+            step_count=len(trace.steps),
+            total_chars=sum(len(s.content) for s in trace.steps),
+            agents=", ".join(agents) or "(none named)",
+            marker=self.marker,
+            previews=previews,
+            skill_count=len(skill_lines),
+            skillbook_preview=_cut(skillbook_text, 2_000),
+        )
+
+    def _feedback(self, iteration: Iteration, note: str | None) -> str:
+        output = iteration.stdout + (("\n" + iteration.stderr) if iteration.stderr else "")
+        if iteration.error:
+            output += f"\n{iteration.error}"
+        status = {
+            "none": "no code ran",
+            "json": "direct answer not accepted",
+        }.get(iteration.kind, "cell raised an error" if iteration.error else "cell ran")
+        left_iterations = self.config.max_iterations - iteration.index
+        left_calls = self.ledger.calls_left
+        warning = None
+        if left_iterations <= 2 or left_calls <= 2:
+            warning = (
+                f"{left_iterations} iteration(s) and {left_calls} model call(s) left. "
+                "Call FINAL with your best-supported reflection soon."
+            )
+        return render_prompt(
+            "rr/iteration.j2",
+            iteration=iteration.index,
+            max_iterations=self.config.max_iterations,
+            status=status,
+            output=_cut(output.strip(), self.config.max_output_chars),
+            marker=self.marker,
+            note=note or "",
+            warning=warning,
+        )
+
+    # ------------------------------------------------------------------ endings
+    def _finish_without_final(self, task: TaskInfo, transcript: Transcript) -> ReflectorOutput:
+        reason = transcript.notes[-1] if transcript.notes else "the session ended"
+        if self.config.enable_fallback_synthesis:
+            self._progress("synthesis")
+            reflection = self._synthesise(task, reason, transcript)
+            if reflection is not None:
+                transcript.outcome = "synthesis"
+                reflection.raw.update({"timeout": True, "synthesised": True, "reason": reason})
+                return reflection
+        transcript.outcome = "timeout"
+        return _timeout_reflection(reason, transcript)
+
+    def _synthesise(
+        self, task: TaskInfo, reason: str, transcript: Transcript
+    ) -> ReflectorOutput | None:
+        notes = "\n\n".join(
+            f"# iteration {it.index}\n{it.code[:1500]}\n--- output ---\n{_cut(it.stdout + it.stderr, 1500)}"
+            + (f"\n--- error --- {it.error}" if it.error else "")
+            for it in transcript.iterations
+        )
+        prompt = render_prompt(
+            "rr/synthesis.j2",
+            reason=reason,
+            question=task.question or "(not recorded)",
+            marker=self.marker,
+            notes=_cut(notes, self.config.max_context_chars // 2) or "(no cell ran)",
+        )
+        self.conversation.add_log({"role": "user", "content": prompt})
+        with span("rr synthesis"):
+            try:
+                reply = self.synthesis.complete(
+                    [{"role": "user", "content": prompt}], max_tokens=self.config.main_max_tokens
+                )
+            except (BudgetExceededError, LLMError) as exc:
+                transcript.notes.append(f"synthesis failed: {exc}")
+                return None
+        self.conversation.add_log({"role": "assistant", "content": reply.text})
+        found = extract(reply.text)
+        decision = validate(found.answer) if found.answer is not None else None
+        if decision is None or decision.accepted is None:
+            transcript.notes.append("synthesis reply was not a valid reflection")
+            return None
+        return decision.accepted
+
+    def _progress(self, phase: str) -> None:
+        if self.on_progress is None:
+            return
+        self.on_progress(
+            ProgressEvent(
+                iteration=self._iteration,
+                max_iterations=self.config.max_iterations,
+                calls_used=self.ledger.calls_used,
+                max_calls=self.ledger.max_calls,
+                elapsed_s=time.monotonic() - self._started,
+                phase=phase,
+            )
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+def _previews(trace: Trace, chars: int, budget: int) -> str:
+    lines = []
+    for step in trace.steps:
+        text = " ".join(step.content.split())
+        for result in step.tool_results:
+            text += " [tool result] " + " ".join(result.output.split())
+        more = f" ... (+{len(text) - chars} chars)" if len(text) > chars else ""
+        lines.append(f"#{step.index} [{step.agent or step.role or '?'}] {text[:chars]}{more}")
+    if not lines:
+        return "(the trace has no steps; explore `traces` directly)"
+    out: list[str] = []
+    used = 0
+    for n, line in enumerate(lines):
+        if used + len(line) > budget:
+            out.append(f"... {len(lines) - n} more steps not previewed; use trace.preview(i) ...")
+            break
+        out.append(line)
+        used += len(line) + 1
+    return "\n".join(out)
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    tail = limit - head
+    return f"{text[:head]}\n[... {len(text) - limit:,} characters cut ...]\n{text[-tail:]}"
+
+
+def _digest(iteration: Iteration) -> str:
+    first_line = next((ln.strip() for ln in iteration.code.splitlines() if ln.strip()), "")
+    outcome = "error" if iteration.error else "ok"
+    return (
+        f"ran `{first_line[:60]}` ({outcome}, {len(iteration.stdout)} chars out)"
+        if first_line
+        else iteration.kind
+    )
+
+
+def _join(*parts: str | None) -> str | None:
+    kept = [p for p in parts if p]
+    return "\n".join(kept) if kept else None
+
+
+def _isolation(sandbox: Sandbox) -> dict[str, Any]:
+    report = sandbox.isolation
+    return {"active": list(report.active), "missing": list(report.missing), **asdict(report)}
+
+
+def _failure_reflection(reason: str) -> ReflectorOutput:
+    return ReflectorOutput(
+        reasoning=f"The Recursive Reflector could not analyse the trace: {reason}.",
+        error_identification="analysis failed",
+        raw={"error": reason},
+    )
+
+
+def _timeout_reflection(reason: str, transcript: Transcript) -> ReflectorOutput:
+    last = next((it for it in reversed(transcript.iterations) if it.stdout), None)
+    findings = _cut(last.stdout, 1500) if last else "no cell produced output"
+    return ReflectorOutput(
+        reasoning=f"The session ended before a final reflection ({reason}). Last findings: {findings}",
+        error_identification="unknown: the analysis did not finish",
+        raw={"timeout": True, "reason": reason},
+    )

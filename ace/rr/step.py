@@ -1,0 +1,169 @@
+"""RRStep: the Recursive Reflector as a pipeline step and as a drop-in reflector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ace.outputs import AgentOutput, ReflectorOutput
+from ace.rr.config import RRConfig
+from ace.rr.ledger import Ledger
+from ace.rr.session import ProgressEvent, RRResult, RRSession, TaskInfo
+
+if TYPE_CHECKING:
+    from ace.llm import LLMClient
+    from ace.pipeline import ACEStepContext
+    from ace.traces import Trace
+    from sandbox import Sandbox, SandboxConfig
+
+
+class RRStep:
+    """Analyses a trace by writing and running Python over it in an isolated kernel.
+
+    Use it wherever a reflector goes (``ACELiteLLM(model, reflector=RRStep(model))``,
+    ``learning_tail(RRStep(model), ...)``) or as a pipeline step of its own
+    (``requires = {"trace", "skillbook"}``, ``provides = {"reflections"}``).
+    Each ``reflect``/``analyse`` call is one session with its own kernel and ledger.
+    """
+
+    requires = frozenset({"trace", "skillbook"})
+    provides = frozenset({"reflections"})
+
+    def __init__(
+        self,
+        model: str | LLMClient,
+        config: RRConfig | None = None,
+        prompt_template: str | Path | None = None,
+        *,
+        sandbox_config: SandboxConfig | None = None,
+    ) -> None:
+        from ace.llm import LLMClient
+
+        self.config = config or RRConfig()
+        self.main = model if isinstance(model, LLMClient) else LLMClient(model)
+        sub_model = self.config.subagent_model or self.main.model
+        self.sub = LLMClient(sub_model, temperature=self.config.subagent_temperature)
+        self.prompt_template = prompt_template
+        self.sandbox_config = sandbox_config
+        self.last_result: RRResult | None = None
+        if self.config.max_cost_usd is not None:
+            from ace.rr._metering import price
+
+            price(self.main.model, 1, 1)  # raises ConfigurationError for unpriced models
+            price(self.sub.model, 1, 1)
+
+    # ------------------------------------------------------------------ step protocol
+    def __call__(self, ctx: ACEStepContext) -> ACEStepContext:
+        """Reflect on ``ctx.trace`` (plus the sample and answer, when the context has them)."""
+        trace = ctx.trace
+        sample = ctx.sample
+        env = ctx.environment_result
+        question = sample.question if sample else _attr(trace, "question")
+        reflection = self.reflect(
+            question=question or "",
+            agent_output=ctx.agent_output
+            or AgentOutput(final_answer=_attr(trace, "final_answer") or ""),
+            skillbook=ctx.skillbook,
+            ground_truth=(env.ground_truth if env else None)
+            or (sample.ground_truth if sample else _attr(trace, "ground_truth")),
+            feedback=(env.feedback if env else None) or _attr(trace, "feedback"),
+            trace=trace,
+        )
+        return ctx.replace(reflections=(reflection,))
+
+    # ------------------------------------------------------------------ reflector protocol
+    def reflect(
+        self,
+        *,
+        question: str,
+        agent_output: AgentOutput,
+        skillbook: Any,
+        ground_truth: str | None = None,
+        feedback: str | None = None,
+        trace: Any = None,
+    ) -> ReflectorOutput:
+        """Run one session; never raises for model or kernel failures (see ``raw``)."""
+        from ace.traces import Trace, load_trace
+
+        if trace is None:
+            normalised = Trace.from_task(
+                question=question,
+                reasoning=agent_output.reasoning,
+                final_answer=agent_output.final_answer,
+                ground_truth=ground_truth,
+                feedback=feedback,
+            )
+        else:
+            normalised = trace if isinstance(trace, Trace) else load_trace(trace)
+        task = TaskInfo(
+            question=question or normalised.question or "",
+            final_answer=agent_output.final_answer or normalised.final_answer or "",
+            ground_truth=ground_truth if ground_truth is not None else normalised.ground_truth,
+            feedback=feedback or normalised.feedback,
+        )
+        skillbook_text = skillbook.as_prompt() if skillbook is not None else "(no skillbook)"
+        result = self._session(None).run(normalised, task, skillbook_text)
+        known = set(agent_output.skill_ids)
+        result.reflection.skill_tags = [t for t in result.reflection.skill_tags if t.id in known]
+        self.last_result = result
+        return result.reflection
+
+    def analyse(
+        self,
+        trace: Any,
+        *,
+        skillbook: Any = None,
+        on_progress: Callable[[ProgressEvent], None] | None = None,
+    ) -> RRResult:
+        """Analyse one trace on its own (no Agent answer): the reflection and the transcript."""
+        from ace.traces import Trace, load_trace
+
+        normalised: Trace = trace if isinstance(trace, Trace) else load_trace(trace)
+        task = TaskInfo(
+            question=normalised.question or "",
+            final_answer=normalised.final_answer or "",
+            ground_truth=normalised.ground_truth,
+            feedback=normalised.feedback,
+        )
+        skillbook_text = skillbook.as_prompt() if skillbook is not None else "(no skillbook)"
+        result = self._session(on_progress).run(normalised, task, skillbook_text)
+        self.last_result = result
+        return result
+
+    # ------------------------------------------------------------------ internals
+    def _session(self, on_progress: Callable[[ProgressEvent], None] | None) -> RRSession:
+        from ace.rr._metering import LedgerObserver
+
+        ledger = Ledger(
+            max_calls=self.config.max_llm_calls,
+            max_tokens=self.config.max_tokens,
+            max_cost_usd=self.config.max_cost_usd,
+            reserve_synthesis=self.config.enable_fallback_synthesis,
+        )
+        return RRSession(
+            main=self.main.with_observers(LedgerObserver(ledger, "main")),
+            sub=self.sub.with_observers(LedgerObserver(ledger, "sub")),
+            synthesis=self.main.with_observers(LedgerObserver(ledger, "synthesis")),
+            config=self.config,
+            ledger=ledger,
+            sandbox_factory=self._make_sandbox,
+            prompt_template=self.prompt_template,
+            on_progress=on_progress,
+        )
+
+    def _make_sandbox(self) -> Sandbox:
+        from sandbox import Sandbox, SandboxConfig
+
+        config = self.sandbox_config or SandboxConfig(
+            timeout_s=self.config.timeout,
+            max_output_chars=max(self.config.max_output_chars * 4, 20_000),
+        )
+        return Sandbox(config)
+
+
+def _attr(trace: Any, name: str) -> Any:
+    if trace is None:
+        return None
+    value = trace.get(name) if isinstance(trace, dict) else getattr(trace, name, None)
+    return None if value is None else str(value)
