@@ -1,1 +1,35 @@
-"""An isolated Python kernel for running untrusted code over untrusted data."""
+"""An isolated Python kernel for running untrusted code over untrusted data.
+
+``with Sandbox(SandboxConfig(timeout_s=10)) as sb: print(sb.execute("print(1)").stdout)``
+"""
+
+from sandbox._sandbox import Sandbox
+from sandbox.config import SandboxConfig
+from sandbox.errors import (
+    IsolationError,
+    IsolationWarning,
+    SandboxClosedError,
+    SandboxConfigError,
+    SandboxError,
+    SandboxRuntimeError,
+    SandboxStartError,
+    SandboxUsageError,
+)
+from sandbox.results import LAYERS, CellError, ExecutionResult, IsolationReport
+
+__all__ = [
+    "LAYERS",
+    "CellError",
+    "ExecutionResult",
+    "IsolationError",
+    "IsolationReport",
+    "IsolationWarning",
+    "Sandbox",
+    "SandboxClosedError",
+    "SandboxConfig",
+    "SandboxConfigError",
+    "SandboxError",
+    "SandboxRuntimeError",
+    "SandboxStartError",
+    "SandboxUsageError",
+]

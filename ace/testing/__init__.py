@@ -19,6 +19,7 @@ from ace.testing.models import (
     ScriptExhausted,
     ScriptItem,
 )
+from ace.testing.rr import code_reply, explore_then_final, final_code, reflection
 
 __all__ = [
     "PROVIDER",
@@ -30,4 +31,8 @@ __all__ = [
     "ScriptExhausted",
     "ScriptItem",
     "ScriptedModel",
+    "code_reply",
+    "explore_then_final",
+    "final_code",
+    "reflection",
 ]

@@ -93,7 +93,9 @@ class ScriptedEmbeddingModel:
         return vectors
 
 
-def cosine_pair(similarity: float, *, axis: int, other_axis: int, dims: int) -> tuple[Vector, Vector]:
+def cosine_pair(
+    similarity: float, *, axis: int, other_axis: int, dims: int
+) -> tuple[Vector, Vector]:
     """Two unit vectors of ``dims`` dimensions whose cosine similarity is ``similarity``.
 
     The first is the basis vector ``axis``; the second leans from it towards

@@ -41,6 +41,8 @@ def load_labelled_trace(
     obj: object, *, source: TraceSource | None = None, extra_label_keys: Iterable[str] = ()
 ) -> LabelledTrace:
     """One trace and, held apart, the evaluation labels its record carried."""
+    if isinstance(obj, Trace):
+        return LabelledTrace(trace=obj, labels=TraceLabels())
     keys = DEFAULT_LABEL_KEYS | frozenset(extra_label_keys)
     with _located(source):
         return _build(as_json(obj), source, keys)
@@ -55,8 +57,19 @@ def load_traces(obj_or_path: object, *, extra_label_keys: Iterable[str] = ()) ->
 def load_labelled_traces(
     obj_or_path: object, *, extra_label_keys: Iterable[str] = ()
 ) -> list[LabelledTrace]:
-    """Like :func:`load_traces`, with each trace's labels."""
+    """Like :func:`load_traces`, with each trace's labels.
+
+    Already normalised ``Trace`` objects (alone or in a list) pass through unchanged.
+    """
     keys = DEFAULT_LABEL_KEYS | frozenset(extra_label_keys)
+    if isinstance(obj_or_path, Trace):
+        return [LabelledTrace(trace=obj_or_path, labels=TraceLabels())]
+    if (
+        isinstance(obj_or_path, list)
+        and obj_or_path
+        and all(isinstance(t, Trace) for t in obj_or_path)
+    ):
+        return [LabelledTrace(trace=t, labels=TraceLabels()) for t in obj_or_path]
     if isinstance(obj_or_path, os.PathLike) or (
         isinstance(obj_or_path, str) and looks_like_path(obj_or_path)
     ):

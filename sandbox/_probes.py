@@ -1,0 +1,163 @@
+"""Isolation probes, run inside the kernel at start; the host judges what they saw.
+
+`run_probes` runs in the kernel and only looks (it creates and removes one empty file per
+directory it tests for writability). `judge_probes` runs on the host and turns what the
+kernel saw into an `IsolationReport`. The kernel's answer is untrusted, so the judgement
+leans on host-side facts where it can (namespace ids are compared with the host's own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import resource
+import secrets
+import socket
+from typing import Any
+
+from sandbox.results import IsolationReport
+
+NAMESPACES = ("net", "pid", "mnt", "user", "ipc", "uts")
+RLIMITS = {
+    "memory": "RLIMIT_AS",
+    "cpu": "RLIMIT_CPU",
+    "file_size": "RLIMIT_FSIZE",
+    "open_files": "RLIMIT_NOFILE",
+    "core": "RLIMIT_CORE",
+    "processes": "RLIMIT_NPROC",
+}
+
+
+def _namespace_ids() -> dict[str, str | None]:
+    ids: dict[str, str | None] = {}
+    for name in NAMESPACES:
+        try:
+            ids[name] = os.readlink(f"/proc/self/ns/{name}")
+        except OSError:
+            ids[name] = None
+    return ids
+
+
+def _can_create_file_in(directory: str) -> bool:
+    path = os.path.join(directory, f".sbx-probe-{secrets.token_hex(6)}")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    return True
+
+
+def _connect(port: int) -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        try:
+            sock.connect(("127.0.0.1", port))
+        except TimeoutError:
+            return "timeout"
+        except OSError as exc:
+            return errno.errorcode.get(exc.errno or 0, str(exc))
+        return "connected"
+
+
+def _filesystem_type(path: str) -> str:
+    best, kind = "", "unknown"
+    try:
+        with open("/proc/self/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) >= 3 and path.startswith(fields[1]) and len(fields[1]) >= len(best):
+                    best, kind = fields[1], fields[2]
+    except OSError:
+        pass
+    return kind
+
+
+def run_probes(params: dict[str, Any]) -> dict[str, Any]:
+    """Inside the kernel: look at the walls and return plain JSON data describing them."""
+    rlimits: dict[str, int | None] = {}
+    for key, name in RLIMITS.items():
+        soft, _hard = resource.getrlimit(getattr(resource, name))
+        rlimits[key] = None if soft == resource.RLIM_INFINITY else soft
+    cwd = os.getcwd()
+    stat = os.statvfs(cwd)
+    return {
+        "env_names": sorted(os.environ),
+        "uid": os.getuid(),
+        "pid": os.getpid(),
+        "namespaces": _namespace_ids(),
+        "visible": [p for p in params.get("hidden_paths", []) if os.path.lexists(p)],
+        "writable": [p for p in params.get("readonly_dirs", []) if _can_create_file_in(p)],
+        "connect": _connect(int(params["port"])) if params.get("port") else "not tried",
+        "rlimits": rlimits,
+        "cwd": cwd,
+        "home": os.environ.get("HOME", ""),
+        "scratch_bytes": stat.f_blocks * stat.f_frsize,
+        "scratch_fs": _filesystem_type(cwd),
+    }
+
+
+def judge_probes(
+    seen: dict[str, Any],
+    *,
+    launcher: str,
+    allowed_env: set[str],
+    # allowed_env: variables the sandbox set itself; any other host variable is a leak.
+    expected_rlimits: dict[str, int | None],
+    process_limit: str,
+    scratch_bytes: int | None,
+) -> IsolationReport:
+    """On the host: turn the kernel's observations into an `IsolationReport`."""
+    details: dict[str, str] = {}
+    names = set(seen.get("env_names", []))
+    leaked_env = sorted((names & set(os.environ)) - allowed_env)
+    details["environment"] = (
+        f"host variables seen: {leaked_env}"
+        if leaked_env
+        else f"scrubbed; kernel variables: {sorted(names)}"
+    )
+
+    visible = list(seen.get("visible", []))
+    writable = list(seen.get("writable", []))
+    details["filesystem"] = f"visible host paths: {visible}; writable system dirs: {writable}"
+
+    own = _namespace_ids()
+    theirs = seen.get("namespaces", {})
+
+    def separate(name: str) -> bool:
+        return bool(theirs.get(name)) and theirs.get(name) != own.get(name)
+
+    connect = str(seen.get("connect"))
+    details["network"] = f"connect to host 127.0.0.1 listener: {connect}"
+    network = separate("net") and connect != "connected"
+
+    seen_limits: dict[str, int | None] = dict(seen.get("rlimits", {}))
+    unmet = [
+        key
+        for key, want in expected_rlimits.items()
+        if want is not None and (seen_limits.get(key) is None or seen_limits[key] > want)  # type: ignore[operator]
+    ]
+    details["resource_limits"] = f"limits not seen: {unmet}" if unmet else f"{seen_limits}"
+    tmpfs = seen.get("scratch_fs") == "tmpfs" and (
+        scratch_bytes is None or int(seen.get("scratch_bytes", 0)) <= scratch_bytes * 1.05
+    )
+    details["scratch_tmpfs"] = f"{seen.get('scratch_fs')} of {seen.get('scratch_bytes')} bytes"
+    details["process_limit"] = process_limit
+    return IsolationReport(
+        launcher=launcher,
+        environment=not leaked_env,
+        filesystem=not visible and not writable,
+        network=network,
+        pid_namespace=separate("pid"),
+        mount_namespace=separate("mnt"),
+        user_namespace=separate("user"),
+        process_limit=process_limit,
+        resource_limits=not unmet,
+        scratch_tmpfs=tmpfs,
+        rlimits=seen_limits,
+        uid=int(seen.get("uid", -1)),
+        details=details,
+    )

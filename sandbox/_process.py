@@ -1,0 +1,138 @@
+"""The kernel's process tree on the host side: start it, drain its own output, kill it all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from sandbox._cgroup import PidsCgroup
+
+LOG_KEEP_BYTES = 64 * 1024
+
+
+class KernelLog:
+    """The kernel's fd 1 and 2: a pipe the host drains, keeping only the last bytes."""
+
+    def __init__(self, stream: object) -> None:
+        self._chunks: deque[bytes] = deque()
+        self._kept = 0
+        self.total_bytes = 0
+        """Everything the kernel wrote to fd 1/2 so far, kept or not."""
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._drain, args=(stream,), name="sandbox-kernel-log", daemon=True
+        )
+        self._thread.start()
+
+    def _drain(self, stream: object) -> None:
+        read = stream.read1  # type: ignore[attr-defined]
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := read(65536):
+                with self._lock:
+                    self.total_bytes += len(chunk)
+                    self._chunks.append(chunk)
+                    self._kept += len(chunk)
+                    while self._kept > LOG_KEEP_BYTES and len(self._chunks) > 1:
+                        self._kept -= len(self._chunks.popleft())
+        # Closed here, at end of file, never from another thread: closing a buffered pipe
+        # while this thread reads it would block on the reader's lock.
+        stream.close()  # type: ignore[attr-defined]
+
+    def text(self) -> str:
+        """The last part of what the kernel wrote (at most ~64 KiB)."""
+        with self._lock:
+            data = b"".join(self._chunks)[-LOG_KEEP_BYTES:]
+        return data.decode("utf-8", "replace")
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc (no psutil)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """All descendants of `pid` that are still its descendants (a new session does not
+    leave the tree; a re-parented orphan does, which is what the cgroup is for)."""
+    result: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children(todo.pop()):
+            if child not in result:
+                result.append(child)
+                todo.append(child)
+    return result
+
+
+class KernelProcess:
+    """One started kernel: the launcher's process (which became bwrap/unshare/python)."""
+
+    def __init__(
+        self, argv: list[str], env: dict[str, str], cwd: str, cgroup: PidsCgroup | None
+    ) -> None:
+        self.cgroup = cgroup
+        self.popen = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            close_fds=True,
+        )
+        assert self.popen.stdout is not None
+        self.log = KernelLog(self.popen.stdout)
+        self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def exit_description(self) -> str:
+        code = self.popen.poll()
+        if code is None:
+            return "still running"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        if code > 128 and code - 128 in signal.valid_signals():
+            return f"exit status {code} (likely {signal.Signals(code - 128).name})"
+        return f"exit status {code}"
+
+    def kill(self) -> None:
+        """SIGKILL the whole tree: the cgroup's members, else the /proc descendants.
+
+        The inner processes die first, so that bwrap's outer process reaps them and exits
+        on its own; killing it first would leave zombies for the host's init to reap.
+        """
+        for pid in descendants(self.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            for pid in self.cgroup.members():
+                if pid != self.pid:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=0.5)
+        with contextlib.suppress(ProcessLookupError):
+            self.popen.kill()
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=5)
+        self.log.join(timeout=1)

@@ -1,0 +1,449 @@
+"""`Sandbox`: an isolated kernel with a watchdog, output caps and a host-call channel."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+import warnings
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sandbox import _walls
+from sandbox._cgroup import PidsCgroup
+from sandbox._client import KernelConnection, write_connection_file
+from sandbox._hostcall import HostFunctions
+from sandbox._kernel import SETTINGS_ENV
+from sandbox._probes import judge_probes
+from sandbox._process import KernelProcess
+from sandbox.config import MiB, SandboxConfig
+from sandbox.errors import (
+    IsolationError,
+    IsolationWarning,
+    SandboxClosedError,
+    SandboxConfigError,
+    SandboxRuntimeError,
+    SandboxStartError,
+)
+from sandbox.results import CellError, ExecutionResult, IsolationReport
+
+OP_TIMEOUT_S = 120.0
+MAX_ERROR_CHARS = 20_000
+STATE_LOST = "namespace state was lost; injected data and host functions were restored"
+# Variables that the launchers or the C locale coercion add by themselves.
+ALLOWED_EXTRA_ENV = {"PWD", "OLDPWD", "LC_CTYPE", "SHLVL", "_"}
+
+
+def _short_tmp() -> Path:
+    """A private run directory with a short path (IPC socket paths must stay < 100 bytes)."""
+    base = "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()
+    return Path(tempfile.mkdtemp(prefix="sbx-", dir=base))
+
+
+def _clamp_rlimits(config: SandboxConfig, nproc: int | None) -> dict[str, tuple[int, int]]:
+    wanted = {
+        "RLIMIT_AS": None if config.memory_mb is None else config.memory_mb * MiB,
+        "RLIMIT_CPU": config.cpu_s,
+        "RLIMIT_FSIZE": None if config.file_size_mb is None else config.file_size_mb * MiB,
+        "RLIMIT_NOFILE": config.open_files,
+        "RLIMIT_CORE": 0,
+        "RLIMIT_NPROC": nproc,
+    }
+    limits: dict[str, tuple[int, int]] = {}
+    for name, value in wanted.items():
+        if value is None:
+            continue
+        _soft, hard = resource.getrlimit(getattr(resource, name))
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        limits[name] = (value, value)
+    return limits
+
+
+def _uid_process_count() -> int:
+    uid, count = os.getuid(), 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            for line in status.read_text().splitlines():
+                if line.startswith("Uid:"):
+                    count += int(line.split()[1]) == uid
+                    break
+    return count
+
+
+class _Kernel:
+    """One running kernel: its process tree and its connection."""
+
+    def __init__(self, process: KernelProcess, connection: KernelConnection) -> None:
+        self.process = process
+        self.connection = connection
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.connection.close()
+
+
+def _finalize(state: dict[str, Any]) -> None:
+    kernel, cgroup, rundir = state.get("kernel"), state.get("cgroup"), state.get("rundir")
+    if kernel is not None:
+        kernel.stop()
+    if cgroup is not None:
+        cgroup.remove()
+    if rundir is not None:
+        shutil.rmtree(rundir, ignore_errors=True)
+    state.clear()
+
+
+class Sandbox:
+    """An isolated Python kernel for untrusted code over untrusted data.
+
+    ``with Sandbox(SandboxConfig(...)) as sb: sb.execute("print(1)")``. The kernel starts
+    behind OS walls (see `isolation`), runs each cell under the code policy, and is
+    restarted by the sandbox after a timeout it does not survive, a crash or a CPU-limit
+    kill; injected data and host functions survive restarts, other namespace state does not.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self._functions = HostFunctions(
+            self.config.max_host_request_bytes, self.config.max_host_reply_bytes
+        )
+        self._injected: dict[str, str] = {}  # name -> file name in the inject directory
+        self._state: dict[str, Any] = {}
+        self._finalizer = weakref.finalize(self, _finalize, self._state)
+        self._isolation: IsolationReport | None = None
+        self._closed = False
+        self._launcher = ""
+        self._process_limit = "none"
+        self._rlimits: dict[str, tuple[int, int]] = {}
+        self._layout: _walls.Layout | None = None
+
+    # -- life cycle ---------------------------------------------------------------------
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the kernel and measure its isolation (done by ``with`` on entry)."""
+        self._check_open()
+        if "kernel" in self._state:
+            return
+        try:
+            self._prepare()
+            self._start_kernel()
+            self._isolation = self._probe()
+        except BaseException:
+            self.close()
+            raise
+        missing = self._isolation.missing
+        if missing and self.config.require_isolation:
+            details = "; ".join(f"{m}: {self._isolation.details.get(m, '')}" for m in missing)
+            self.close()
+            raise IsolationError(missing, details)
+        if missing:
+            warnings.warn(
+                f"sandbox isolation layers missing: {', '.join(missing)} "
+                f"(launcher {self._launcher!r}); see Sandbox.isolation",
+                IsolationWarning,
+                stacklevel=2,
+            )
+
+    def close(self) -> None:
+        """Kill the kernel's whole process tree and delete its files. Idempotent."""
+        self._closed = True
+        self._finalizer()
+
+    def restart(self) -> None:
+        """Kill the kernel and start a fresh one with injected data and host functions."""
+        self._check_open()
+        if "kernel" not in self._state:
+            self.start()
+            return
+        self._state.pop("kernel").stop()
+        self._start_kernel()
+
+    @property
+    def isolation(self) -> IsolationReport:
+        """Isolation layers measured by probes inside the kernel when it started."""
+        if self._isolation is None:
+            raise SandboxClosedError("the sandbox has not started; use it in a with block")
+        return self._isolation
+
+    @property
+    def kernel_log(self) -> str:
+        """The last ~64 KiB the kernel process wrote to its own fd 1 and 2."""
+        kernel = self._state.get("kernel")
+        return kernel.process.log.text() if kernel else ""
+
+    def kernel_pids(self) -> list[int]:
+        """Host pids of the kernel's process tree (for tests and diagnostics)."""
+        kernel, cgroup = self._state.get("kernel"), self._state.get("cgroup")
+        if kernel is None:
+            return []
+        pids = {kernel.process.pid, *_process_descendants(kernel.process.pid)}
+        if cgroup is not None:
+            pids.update(cgroup.members())
+        return sorted(pids)
+
+    # -- the public operations ----------------------------------------------------------
+    def execute(self, code: str) -> ExecutionResult:
+        """Run one cell; failures come back in the result, never as an exception."""
+        if not isinstance(code, str):
+            raise SandboxConfigError(f"code must be a str, got {type(code).__name__}")
+        restarted = self._ensure_kernel()
+        result = self._run(code, None, self.config.timeout_s)
+        if restarted and not result.restarted:
+            result = _replace(result, restarted=True)
+        return result
+
+    def inject(self, name: str, value: Any) -> None:
+        """Place JSON data under `name` in the kernel's namespace, through a read-only file."""
+        _check_name(name, "injected value")
+        try:
+            import orjson
+
+            data = orjson.dumps(value)
+        except ImportError:
+            data = json.dumps(value, allow_nan=False).encode()
+        except TypeError as exc:
+            raise SandboxConfigError(f"inject({name!r}): value is not JSON data: {exc}") from None
+        self._ensure_kernel()
+        rundir: Path = self._state["rundir"]
+        file_name = f"{name}-{secrets.token_hex(4)}.json"
+        fd = os.open(
+            rundir / "inject" / file_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        )
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        old = self._injected.get(name)
+        self._injected[name] = file_name
+        if old:
+            with contextlib.suppress(OSError):
+                (rundir / "inject" / old).unlink()
+        self._op({"op": "inject", "name": name, "path": self._inject_path(file_name)})
+
+    def register_host_function(self, name: str, fn: Callable[..., Any]) -> None:
+        """Make ``name(...)`` callable from kernel code; `fn` runs on the host, JSON in/out."""
+        self._functions.register(name, fn)
+        if "kernel" in self._state:
+            self._op({"op": "register", "name": name})
+
+    # -- internals ----------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxClosedError("the sandbox is closed; create a new Sandbox")
+
+    def _ensure_kernel(self) -> bool:
+        """Start or revive the kernel; True when it was (re)started here."""
+        self._check_open()
+        kernel = self._state.get("kernel")
+        if kernel is None:
+            self.start()
+            return False
+        if kernel.process.alive():
+            return False
+        self.restart()
+        return True
+
+    def _inject_path(self, file_name: str) -> str:
+        assert self._layout is not None
+        return f"{self._layout.inject_dir}/{file_name}"
+
+    def _prepare(self) -> None:
+        rundir = _short_tmp()
+        self._state["rundir"] = rundir
+        _walls.RunDir(rundir).create()
+        self._launcher = _walls.choose_launcher(self.config.launcher)
+        cgroup = None
+        if self.config.max_processes is not None:
+            cgroup = PidsCgroup.create(self.config.max_processes)
+        nproc = None
+        if cgroup is not None:
+            self._state["cgroup"] = cgroup
+            self._process_limit = "cgroup-pids"
+        elif self.config.max_processes is not None and os.getuid() != 0:
+            # Counted per uid, host processes included: the best a non-root host can do.
+            nproc = _uid_process_count() + self.config.max_processes
+            self._process_limit = "rlimit-nproc"
+        self._rlimits = _clamp_rlimits(self.config, nproc)
+        settings = {
+            "policy": self.config.policy,
+            "max_output_chars": self.config.max_output_chars,
+            "max_request_bytes": self.config.max_host_request_bytes,
+        }
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MALLOC_ARENA_MAX": "2",
+            "JUPYTER_PLATFORM_DIRS": "1",
+            SETTINGS_ENV: json.dumps(settings),
+        }
+        scratch = None if self.config.scratch_mb is None else self.config.scratch_mb * MiB
+        self._layout = _walls.build_layout(self._launcher, _walls.RunDir(rundir), env, scratch)
+
+    def _start_kernel(self) -> None:
+        layout, rundir = self._layout, _walls.RunDir(self._state["rundir"])
+        assert layout is not None
+        for stale in list(rundir.ipc.iterdir()) + list(rundir.conn.iterdir()):
+            stale.unlink()
+        key = KernelConnection.new_key()
+        write_connection_file(rundir.conn / "kernel.json", layout.ipc_base, key)
+        cgroup: PidsCgroup | None = self._state.get("cgroup")
+        spec: dict[str, object] = {
+            "cgroup": str(cgroup.path) if cgroup else None,
+            "rlimits": self._rlimits,
+            "argv": layout.argv,
+        }
+        cwd = str(rundir.scratch)
+        process = KernelProcess(_walls.launcher_command(spec), layout.env, cwd, cgroup)
+        cap = self.config.max_output_chars
+        max_message = self.config.max_host_request_bytes + 1 * MiB
+        max_message += 256 * MiB if cap is None else 6 * cap + 2 * MAX_ERROR_CHARS
+        connection = KernelConnection(key, max_message)
+        kernel = _Kernel(process, connection)
+        self._state["kernel"] = kernel
+
+        def locate() -> str | None:
+            if not layout.ipc_in_sandbox:
+                return str(rundir.ipc / "k")
+            inner = _process_children(process.pid)  # bwrap's PID 1, inside the new root
+            return f"/proc/{inner[0]}/root{layout.ipc_base}" if inner else None
+
+        try:
+            deadline = time.monotonic() + self.config.start_timeout_s
+            connection.wait_ready(deadline, process.alive, locate)
+        except TimeoutError as exc:
+            self._state.pop("kernel")
+            kernel.stop()
+            raise SandboxStartError(
+                f"the sandbox kernel did not start ({exc}; process {process.exit_description()})",
+                kernel_log=process.log.text()[-4000:],
+            ) from None
+        for name, file_name in self._injected.items():
+            self._op({"op": "inject", "name": name, "path": self._inject_path(file_name)})
+        for name in self._functions.names():
+            self._op({"op": "register", "name": name})
+
+    def _probe(self) -> IsolationReport:
+        assert self._layout is not None
+        rundir = _walls.RunDir(self._state["rundir"])
+        hidden = [str(rundir.canary), "/etc/passwd"]
+        project = _walls.SANDBOX_PACKAGE.parent
+        if (project / "pyproject.toml").exists():
+            hidden.append(str(project / "pyproject.toml"))
+        home = Path.home()
+        _python, prefix = _walls.interpreter()
+        with contextlib.suppress(OSError):
+            for entry in sorted(home.iterdir())[:8]:
+                if not prefix.startswith(str(entry) + "/"):
+                    hidden.append(str(entry))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            seen = self._op(
+                {
+                    "op": "probe",
+                    "hidden_paths": hidden,
+                    "readonly_dirs": self._layout.readonly_dirs,
+                    "port": listener.getsockname()[1],
+                }
+            ).get("probe", {})
+        expected = {
+            "memory": self._rlimits.get("RLIMIT_AS", (None,))[0],
+            "cpu": self._rlimits.get("RLIMIT_CPU", (None,))[0],
+            "file_size": self._rlimits.get("RLIMIT_FSIZE", (None,))[0],
+            "open_files": self._rlimits.get("RLIMIT_NOFILE", (None,))[0],
+            "core": 0,
+        }
+        process_limit = self._process_limit
+        cgroup: PidsCgroup | None = self._state.get("cgroup")
+        kernel: _Kernel = self._state["kernel"]
+        if cgroup is not None and kernel.process.pid not in cgroup.members():
+            process_limit = "none"
+        scratch = None if self.config.scratch_mb is None else self.config.scratch_mb * MiB
+        return judge_probes(
+            seen if isinstance(seen, dict) else {},
+            launcher=self._launcher,
+            allowed_env=set(self._layout.env) | ALLOWED_EXTRA_ENV,
+            expected_rlimits=expected,
+            process_limit=process_limit,
+            scratch_bytes=scratch,
+        )
+
+    def _op(self, op: dict[str, Any]) -> dict[str, Any]:
+        """Run a host-issued operation in the kernel; raise if it fails."""
+        result, extra = self._run_raw("", op, OP_TIMEOUT_S)
+        if result.error is not None:
+            raise SandboxRuntimeError(f"sandbox operation {op['op']!r} failed: {result.error}")
+        return extra
+
+    def _run(self, code: str, op: dict[str, Any] | None, timeout: float | None) -> ExecutionResult:
+        return self._run_raw(code, op, timeout)[0]
+
+    def _run_raw(
+        self, code: str, op: dict[str, Any] | None, timeout: float | None
+    ) -> tuple[ExecutionResult, dict[str, Any]]:
+        from sandbox._watchdog import run_cell
+
+        kernel: _Kernel = self._state["kernel"]
+        outcome = run_cell(
+            kernel.connection,
+            kernel.process,
+            self._functions,
+            code,
+            op,
+            timeout=timeout,
+            grace=self.config.interrupt_grace_s,
+            max_output=self.config.max_output_chars,
+        )
+        if outcome.kill_needed:
+            self.restart()
+        result = outcome.result
+        if result.error is not None and result.error.type == "MemoryError":
+            note = f"the kernel's memory limit is {self.config.memory_mb} MB"
+            result = _replace(result, error=CellError("MemoryError", note, result.error.traceback))
+        if result.error is not None and result.error.type == "KernelDied":
+            message = (
+                f"{result.error.message}; limits: memory {self.config.memory_mb} MB, "
+                f"CPU {self.config.cpu_s} s over the kernel's life; the sandbox restarted the "
+                f"kernel: {STATE_LOST}"
+            )
+            result = _replace(result, error=CellError("KernelDied", message))
+        return result, outcome.extra
+
+
+def _replace(result: ExecutionResult, **changes: Any) -> ExecutionResult:
+    from dataclasses import replace
+
+    return replace(result, **changes)
+
+
+def _process_children(pid: int) -> list[int]:
+    from sandbox._process import children
+
+    return children(pid)
+
+
+def _process_descendants(pid: int) -> list[int]:
+    from sandbox._process import descendants
+
+    return descendants(pid)
+
+
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise SandboxConfigError(
+            f"{what} name must be an identifier not starting with '_', got {name!r}"
+        )

@@ -1,0 +1,237 @@
+"""The command that starts a kernel behind the walls: bubblewrap, `unshare`, or bare.
+
+bubblewrap gives the kernel new user, PID, mount, network, IPC, UTS and cgroup namespaces
+and a file-system view built from nothing: the interpreter and the needed site-packages
+read-only, the `sandbox` package read-only under a neutral path, the connection file and
+injected data read-only from host-owned directories, a tiny tmpfs for the IPC sockets, and a
+size-capped tmpfs as scratch (cwd, HOME, /tmp). `unshare` (util-linux) is the fallback:
+network, PID and mount namespaces but the host's file system. "none" applies only the
+environment scrub and the rlimits. The probes, not this module, say what actually holds.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+SANDBOX_PACKAGE = Path(__file__).resolve().parent
+# Modules the kernel imports; their site directories are bound read-only.
+KERNEL_MODULES = ("ipykernel", "zmq", "jupyter_client", "IPython", "RestrictedPython", "orjson")
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
+
+# Paths inside the bubblewrap view.
+BOX_PKG, BOX_SITE, BOX_CONN, BOX_IPC, BOX_INJECT, BOX_SCRATCH = (
+    "/sbx/pkg",
+    "/sbx/site",
+    "/sbx/conn",
+    "/sbx/ipc",
+    "/sbx/inject",
+    "/scratch",
+)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Host-side directories of one sandbox (short paths: IPC sockets need < 100 bytes)."""
+
+    root: Path
+
+    @property
+    def conn(self) -> Path:
+        return self.root / "conn"
+
+    @property
+    def ipc(self) -> Path:
+        return self.root / "ipc"
+
+    @property
+    def inject(self) -> Path:
+        return self.root / "inject"
+
+    @property
+    def scratch(self) -> Path:
+        return self.root / "scratch"
+
+    @property
+    def canary(self) -> Path:
+        return self.root / "canary"
+
+    def create(self) -> None:
+        for path in (self.conn, self.ipc, self.inject, self.scratch):
+            path.mkdir(mode=0o700, exist_ok=True)
+        self.canary.write_text("host-only canary\n")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How to start one kernel: the command, its environment, and its view of the paths."""
+
+    launcher: str
+    argv: list[str]
+    env: dict[str, str]
+    conn_file: str
+    ipc_base: str
+    inject_dir: str
+    scratch: str
+    readonly_dirs: list[str]
+    ipc_in_sandbox: bool
+    """The IPC sockets live on a tmpfs inside the sandbox, reached via /proc/PID/root."""
+
+
+def site_dirs() -> list[Path]:
+    """Directories holding the packages the kernel imports, in import order."""
+    found: list[Path] = []
+    for name in KERNEL_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin).resolve()
+        root = origin.parent.parent if origin.name == "__init__.py" else origin.parent
+        if root not in found:
+            found.append(root)
+    for key in ("purelib", "platlib"):
+        path = Path(sysconfig.get_paths()[key]).resolve()
+        if path.is_dir() and path not in found:
+            found.append(path)
+    return found
+
+
+def interpreter() -> tuple[str, str]:
+    """The real interpreter binary and the prefix holding its standard library."""
+    return os.path.realpath(sys.executable), os.path.realpath(sys.base_prefix)
+
+
+@functools.cache
+def bwrap_path() -> str | None:
+    """Path of a bubblewrap that can build our namespaces here, or None."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return None
+    probe = [path, *_bwrap_namespace_flags(), "--ro-bind", "/", "/", "--", "/bin/true"]
+    ok = subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    return path if ok else None
+
+
+@functools.cache
+def unshare_path() -> str | None:
+    """Path of a util-linux `unshare` that can build our namespaces here, or None."""
+    path = shutil.which("unshare")
+    if path is None:
+        return None
+    probe = [path, *_unshare_flags(), "--", "/bin/true"]
+    ok = subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    return path if ok else None
+
+
+def _bwrap_namespace_flags() -> list[str]:
+    return [
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+    ]
+
+
+def _unshare_flags() -> list[str]:
+    flags = ["--net", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc"]
+    if os.getuid() != 0:
+        flags += ["--user", "--map-root-user"]
+    return flags
+
+
+def _kernel_argv(python: str, paths: list[str], conn_file: str) -> list[str]:
+    boot = f"import sys;sys.path[:0]={paths!r};from sandbox._kernel import main;main()"
+    return [python, "-I", "-c", boot, "-f", conn_file]
+
+
+def build_layout(
+    launcher: str, rundir: RunDir, env: dict[str, str], scratch_bytes: int | None
+) -> Layout:
+    """The command for `launcher` ("bwrap", "unshare" or "none") over `rundir`."""
+    python, prefix = interpreter()
+    sites = site_dirs()
+    if launcher == "bwrap":
+        bwrap = bwrap_path()
+        assert bwrap is not None
+        box_env = {**env, "HOME": BOX_SCRATCH, "TMPDIR": BOX_SCRATCH}
+        args = [bwrap, *_bwrap_namespace_flags(), "--uid", "65534", "--gid", "65534"]
+        args += ["--hostname", "sandbox"]
+        for name in SYSTEM_DIRS:
+            if os.path.islink(name):
+                args += ["--symlink", os.readlink(name), name]
+            elif os.path.isdir(name):
+                args += ["--ro-bind", name, name]
+        readonly = ["/usr"]
+        if not prefix.startswith("/usr/"):
+            args += ["--ro-bind", prefix, prefix]
+            readonly.append(prefix)
+        if not python.startswith((prefix + "/", "/usr/")):
+            args += ["--ro-bind", os.path.dirname(python), os.path.dirname(python)]
+        paths = [BOX_PKG]
+        args += ["--ro-bind", str(SANDBOX_PACKAGE), f"{BOX_PKG}/sandbox"]
+        for index, site in enumerate(sites):
+            args += ["--ro-bind", str(site), f"{BOX_SITE}{index}"]
+            paths.append(f"{BOX_SITE}{index}")
+        readonly += [f"{BOX_PKG}/sandbox", f"{BOX_SITE}0", BOX_CONN, BOX_INJECT]
+        args += ["--ro-bind", str(rundir.conn), BOX_CONN]
+        args += ["--ro-bind", str(rundir.inject), BOX_INJECT]
+        # Sockets on their own tiny tmpfs inside the sandbox: nothing of the host's disk is
+        # writable, and the host reaches them through /proc/PID/root.
+        args += ["--size", str(1024 * 1024), "--perms", "0700", "--tmpfs", BOX_IPC]
+        args += ["--dev", "/dev", "--proc", "/proc"]
+        if scratch_bytes is not None:
+            args += ["--size", str(scratch_bytes)]
+        args += ["--perms", "0700", "--tmpfs", BOX_SCRATCH, "--symlink", BOX_SCRATCH, "/tmp"]
+        args += ["--chdir", BOX_SCRATCH, "--"]
+        conn = f"{BOX_CONN}/kernel.json"
+        args += _kernel_argv(python, paths, conn)
+        return Layout(
+            "bwrap", args, box_env, conn, f"{BOX_IPC}/k", BOX_INJECT, BOX_SCRATCH, readonly, True
+        )
+    scratch = str(rundir.scratch)
+    host_env = {**env, "HOME": scratch, "TMPDIR": scratch}
+    paths = [str(SANDBOX_PACKAGE.parent), *map(str, sites)]
+    conn = str(rundir.conn / "kernel.json")
+    args = _kernel_argv(python, paths, conn)
+    if launcher == "unshare":
+        unshare = unshare_path()
+        assert unshare is not None
+        args = [unshare, *_unshare_flags(), "--", *args]
+    readonly = ["/usr", str(SANDBOX_PACKAGE), str(rundir.conn), str(rundir.inject)]
+    return Layout(
+        launcher,
+        args,
+        host_env,
+        conn,
+        str(rundir.ipc / "k"),
+        str(rundir.inject),
+        scratch,
+        readonly,
+        False,
+    )
+
+
+def choose_launcher(requested: str) -> str:
+    """The launcher to use: the requested one, or for "auto" the strongest that works."""
+    if requested == "auto":
+        if bwrap_path():
+            return "bwrap"
+        return "unshare" if unshare_path() else "none"
+    return requested
+
+
+def launcher_command(spec: dict[str, object]) -> list[str]:
+    """argv of the launcher script that applies `spec` (cgroup, rlimits) and execs."""
+    script = str(Path(__file__).with_name("_launcher.py"))
+    return [sys.executable, "-I", "-S", script, json.dumps(spec)]
