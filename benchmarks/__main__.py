@@ -1,0 +1,32 @@
+"""Run every benchmark and print its figures: ``python -m benchmarks [name ...]``.
+
+Figures are medians unless stated; expect 20-30% noise between runs on a shared machine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUITES = ["foundation", "llm_overhead", "policy_overhead", "rr"]
+
+
+def main(argv: list[str]) -> None:
+    """Run the named suites (all by default), in order."""
+    chosen = argv or SUITES
+    unknown = [name for name in chosen if name not in SUITES]
+    if unknown:
+        raise SystemExit(
+            f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(SUITES)}"
+        )
+    for name in chosen:
+        module = importlib.import_module(f"benchmarks.{name}")
+        if name == "policy_overhead":
+            module.main([])
+        else:
+            module.main()
+        print(flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
