@@ -9,6 +9,7 @@ Run: ``python -m benchmarks.rr``.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 
@@ -41,7 +42,7 @@ def iteration_times(iterations: int = 30) -> list[float]:
 
     config = RRConfig(max_iterations=iterations, max_llm_calls=iterations + 2)
     RRStep(model.name, config).analyse(TRACE, on_progress=on_progress)
-    return [b - a for a, b in zip(starts, starts[1:], strict=False)][2:]  # skip warm-up
+    return [b - a for a, b in itertools.pairwise(starts)][2:]  # skip warm-up
 
 
 def percentile(values: list[float], q: float) -> float:
