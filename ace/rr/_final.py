@@ -66,19 +66,22 @@ class FinalCollector:
         return f"FINAL_VAR({name!r}) received; it is checked when this cell ends."
 
 
-def decide(value: Any, *, cell_ok: bool, had_clean_cell: bool) -> Decision:
-    """Apply the acceptance rules to a FINAL value (already fetched for FINAL_VAR)."""
+def decide(value: Any, *, cell_ok: bool, had_clean_cell: bool, tasks: int = 1) -> BatchDecision:
+    """Apply the acceptance rules to a FINAL value (already fetched for FINAL_VAR).
+
+    Returns one reflection per task (a single analysis is a batch of one).
+    """
     if not cell_ok:
-        return Decision(
+        return BatchDecision(
             rejection="FINAL was ignored because this cell raised an error. Fix the error, "
             "then call FINAL in a cell that runs cleanly."
         )
     if not had_clean_cell:
-        return Decision(
+        return BatchDecision(
             rejection="FINAL was ignored: explore the trace first. FINAL counts only after "
             "an earlier cell has run without error."
         )
-    return validate(value)
+    return validate_batch(value, tasks)
 
 
 def validate(value: Any) -> Decision:
@@ -124,3 +127,48 @@ def _coerce_step(attribution: dict[str, Any]) -> dict[str, Any]:
     if agent is not None and not isinstance(agent, str):
         attribution = {**attribution, "agent": str(agent)}
     return attribution
+
+
+@dataclass
+class BatchDecision:
+    """The verdict on a batch FINAL: one reflection per task, in order, or a refusal."""
+
+    accepted: list[ReflectorOutput] | None = None
+    rejection: str | None = None
+
+
+def validate_batch(value: Any, tasks: int) -> BatchDecision:
+    """``{"tasks": [r0, r1, ...]}`` gives one reflection per task; a single reflection is
+    shared by every task and each copy says so in ``raw["batch_result"]``."""
+    if isinstance(value, dict) and isinstance(value.get("tasks"), list) and tasks > 1:
+        entries = value["tasks"]
+        if len(entries) != tasks:
+            return BatchDecision(
+                rejection=f"FINAL has {len(entries)} task results for {tasks} tasks; give one "
+                "reflection per task, in the order of `tasks`."
+            )
+        out: list[ReflectorOutput] = []
+        for k, entry in enumerate(entries):
+            decision = validate(entry)
+            if decision.accepted is None:
+                return BatchDecision(rejection=f"task {k}: {decision.rejection}")
+            decision.accepted.raw["batch_result"] = "per_task"
+            out.append(decision.accepted)
+        return BatchDecision(accepted=out)
+    single = validate(value)
+    if single.accepted is None:
+        return BatchDecision(rejection=single.rejection)
+    return BatchDecision(accepted=share_across(single.accepted, tasks))
+
+
+def share_across(reflection: ReflectorOutput, tasks: int) -> list[ReflectorOutput]:
+    """Copies of one reflection for every task of a batch, each marked as shared."""
+    note = (
+        "shared: the session produced one reflection for the whole batch, not one per task"
+        if tasks > 1
+        else "per_task"
+    )
+    copies = [reflection.model_copy(deep=True) for _ in range(tasks)]
+    for copy in copies:
+        copy.raw["batch_result"] = note
+    return copies

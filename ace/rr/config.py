@@ -40,6 +40,10 @@ class RRConfig(BaseModel):
     """Offer ``ask_llm``/``llm_query``/``llm_batch``/``parallel_map`` to kernel code."""
     enable_fallback_synthesis: bool = True
     """Reserve one call to synthesise a reflection from the transcript when limits are hit."""
+    max_depth: int = Field(default=0, ge=0, le=3)
+    """How deep ``rr_query`` may recurse: 0 = no child sessions (the function is absent)."""
+    child_budget_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    """Share of the calls, tokens and cost left that one child session may spend."""
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     """Temperature of the main model."""
     preview_chars: int = Field(default=300, ge=40)

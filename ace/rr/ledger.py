@@ -29,6 +29,8 @@ class Reservation:
     tokens: int
     cost_usd: float
     settled: bool = False
+    parent: Reservation | None = None
+    """The matching claim on the parent ledger, for a child session's calls."""
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Ledger:
     max_tokens: int | None = None
     max_cost_usd: float | None = None
     reserve_synthesis: bool = True
+    parent: Ledger | None = None
+    """A child session's ledger charges its parent too, so the session tree shares one budget."""
     _calls: int = 0
     _tokens: int = 0
     _cost: float = 0.0
@@ -98,12 +102,18 @@ class Ledger:
                     spent=self._cost,
                     limit=self.max_cost_usd,
                 )
+            # Child before parent, always: one lock order, no deadlock.
+            upstream = (
+                self.parent.reserve("sub", model, tokens=tokens, cost_usd=cost_usd)
+                if self.parent is not None
+                else None
+            )
             self._calls += 1
             self._tokens += tokens
             self._cost += cost_usd
             if kind == "synthesis":
                 self._synthesis_used = True
-            return Reservation(kind, model, tokens, cost_usd)
+            return Reservation(kind, model, tokens, cost_usd, parent=upstream)
 
     def settle(
         self,
@@ -129,6 +139,32 @@ class Ledger:
                 usage.cost_usd = None
             else:
                 usage.cost_usd += cost_usd
+        if reservation.parent is not None and self.parent is not None:
+            self.parent.settle(
+                reservation.parent,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cost_usd=cost_usd,
+            )
+
+    def child(self, share: float) -> Ledger:
+        """A ledger for a child session: ``share`` of the calls, tokens and cost left here.
+
+        The child keeps its own synthesis reserve inside that share; every call it makes
+        is also charged here, so the tree never passes this ledger's limits.
+        """
+        with self._lock:
+            held_back = 1 if self.reserve_synthesis and not self._synthesis_used else 0
+            calls_left = self.max_calls - held_back - self._calls
+            tokens_left = None if self.max_tokens is None else self.max_tokens - self._tokens
+            cost_left = None if self.max_cost_usd is None else self.max_cost_usd - self._cost
+        return Ledger(
+            max_calls=max(1, int(calls_left * share)),
+            max_tokens=None if tokens_left is None else max(1, int(tokens_left * share)),
+            max_cost_usd=None if cost_left is None else max(1e-9, cost_left * share),
+            reserve_synthesis=int(calls_left * share) >= 2,
+            parent=self,
+        )
 
     @property
     def calls_used(self) -> int:

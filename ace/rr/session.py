@@ -21,14 +21,14 @@ from ace.outputs import ReflectorOutput
 from ace.prompting import render_file, render_prompt
 from ace.rr import _prelude
 from ace.rr._conversation import Conversation
-from ace.rr._final import FinalCollector, decide, validate
+from ace.rr._final import FinalCollector, decide, share_across, validate
 from ace.rr._subcalls import SubCaller
 from ace.rr._tracing import set_attributes, span
 from ace.rr._variables import VariableTracker
 from ace.rr.config import RRConfig
 from ace.rr.extract import extract
 from ace.rr.ledger import Ledger
-from ace.rr.transcript import Iteration, SubCall, Transcript
+from ace.rr.transcript import ChildSession, Iteration, SubCall, Transcript
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,10 +53,16 @@ class ProgressEvent:
 
 @dataclass(frozen=True)
 class RRResult:
-    """A finished session: the reflection and its full transcript."""
+    """A finished session: the reflection(s) and the full transcript."""
 
-    reflection: ReflectorOutput
+    reflections: list[ReflectorOutput]
+    """One per task, in order (a single analysis has one)."""
     transcript: Transcript
+
+    @property
+    def reflection(self) -> ReflectorOutput:
+        """The first task's reflection (the only one for a single analysis)."""
+        return self.reflections[0]
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,12 @@ class RRSession:
         sandbox_factory: Callable[[], Sandbox],
         prompt_template: str | Path | None = None,
         on_progress: Callable[[ProgressEvent], None] | None = None,
+        depth: int = 0,
+        spawn_child: Callable[[Ledger, int], RRSession] | None = None,
     ) -> None:
         self.main, self.sub, self.synthesis = main, sub, synthesis
+        self.depth = depth
+        self.spawn_child = spawn_child
         self.config = config
         self.ledger = ledger
         self.sandbox_factory = sandbox_factory
@@ -95,23 +105,43 @@ class RRSession:
         self.variables = VariableTracker()
         self.conversation = Conversation(max_chars=config.max_context_chars)
         self._subcalls: list[SubCall] = []
+        self._children: list[ChildSession] = []
+        self._tasks = 1
         self._started = time.monotonic()
         self._iteration = 0
 
     # ------------------------------------------------------------------ entry point
-    def run(self, trace: Trace, task: TaskInfo, skillbook_text: str) -> RRResult:
-        """Analyse ``trace``; always returns a result (errors become a reflection)."""
+    def run(
+        self,
+        traces: list[Trace],
+        tasks: list[TaskInfo],
+        skillbook_text: str,
+        *,
+        batch: bool = False,
+    ) -> RRResult:
+        """Analyse ``traces`` (one, or a batch); always returns a result, errors included."""
+        if len(traces) != len(tasks) or not traces or (len(traces) > 1 and not batch):
+            raise ValueError(
+                "RRSession.run: one TaskInfo per trace; several traces need batch=True"
+            )
+        self._tasks = len(traces)
         transcript = Transcript(
             session_id=uuid.uuid4().hex,
             model=self.main.model,
             subagent_model=self.sub.model if self.config.enable_subagent else None,
             config=self.config.model_dump(),
-            trace_id=trace.id,
+            trace_id=traces[0].id,
+            task_ids=[t.id for t in traces],
+            depth=self.depth,
         )
-        with span(
-            "rr session {rr.trace_id}", **{"rr.trace_id": trace.id, "rr.model": self.main.model}
-        ) as current:
-            reflection = self._run(trace, task, skillbook_text, transcript)
+        attrs = {
+            "rr.trace_id": traces[0].id,
+            "rr.model": self.main.model,
+            "rr.tasks": len(traces),
+            "rr.depth": self.depth,
+        }
+        with span("rr session {rr.trace_id}", **attrs) as current:
+            reflections = self._run(traces, tasks, skillbook_text, transcript, batch)
             set_attributes(
                 current, **{"rr.outcome": transcript.outcome, "rr.calls": self.ledger.calls_used}
             )
@@ -119,15 +149,26 @@ class RRSession:
         transcript.usage = self.ledger.snapshot()
         transcript.duration_s = time.monotonic() - self._started
         transcript.finished_at = datetime.now(UTC).isoformat()
-        transcript.final = reflection.model_dump(exclude={"raw"})
-        reflection.raw["rr_trace"] = transcript.summary()
-        reflection.raw["usage"] = transcript.usage
+        transcript.final = (
+            reflections[0].model_dump(exclude={"raw"})
+            if len(reflections) == 1
+            else {"tasks": [r.model_dump(exclude={"raw"}) for r in reflections]}
+        )
+        summary = transcript.summary()
+        for reflection in reflections:
+            reflection.raw["rr_trace"] = summary
+            reflection.raw["usage"] = transcript.usage
         self._progress("done")
-        return RRResult(reflection=reflection, transcript=transcript)
+        return RRResult(reflections=reflections, transcript=transcript)
 
     def _run(
-        self, trace: Trace, task: TaskInfo, skillbook_text: str, transcript: Transcript
-    ) -> ReflectorOutput:
+        self,
+        traces: list[Trace],
+        tasks: list[TaskInfo],
+        skillbook_text: str,
+        transcript: Transcript,
+        batch: bool,
+    ) -> list[ReflectorOutput]:
         self._progress("starting")
         try:
             sandbox = self.sandbox_factory()
@@ -135,27 +176,40 @@ class RRSession:
         except Exception as exc:
             transcript.outcome = "error"
             transcript.notes.append(f"sandbox failed to start: {exc}")
-            return _failure_reflection(f"the sandbox could not start ({type(exc).__name__}: {exc})")
+            return self._shared(
+                _failure_reflection(f"the sandbox could not start ({type(exc).__name__}: {exc})")
+            )
         try:
             transcript.isolation = _isolation(sandbox)
-            problem = self._prepare_kernel(sandbox, trace, skillbook_text)
+            data: Any = (
+                [t.model_dump(mode="json") for t in traces]
+                if batch
+                else traces[0].model_dump(mode="json")
+            )
+            problem = self._prepare_kernel(sandbox, data, skillbook_text)
             if problem:
                 transcript.outcome = "error"
                 transcript.notes.append(problem)
-                return _failure_reflection(problem)
-            self.conversation.start(
-                self._system_prompt(), self._task_prompt(trace, task, skillbook_text)
+                return self._shared(_failure_reflection(problem))
+            task_prompt = (
+                self._batch_prompt(traces, tasks, skillbook_text)
+                if batch
+                else self._task_prompt(traces[0], tasks[0], skillbook_text)
             )
+            self.conversation.start(self._system_prompt(), task_prompt)
             result = self._loop(sandbox, transcript)
             if result is not None:
                 return result
-            return self._finish_without_final(task, transcript)
+            return self._shared(self._finish_without_final(tasks[0], transcript))
         finally:
             sandbox.close()
 
+    def _shared(self, reflection: ReflectorOutput) -> list[ReflectorOutput]:
+        return share_across(reflection, self._tasks) if self._tasks > 1 else [reflection]
+
     # ------------------------------------------------------------------ kernel set-up
-    def _prepare_kernel(self, sandbox: Sandbox, trace: Trace, skillbook_text: str) -> str | None:
-        sandbox.inject("traces", trace.model_dump(mode="json"))
+    def _prepare_kernel(self, sandbox: Sandbox, data: Any, skillbook_text: str) -> str | None:
+        sandbox.inject("traces", data)
         sandbox.inject("skillbook", skillbook_text)
         sandbox.register_host_function("FINAL", self.final.final)
         sandbox.register_host_function("FINAL_VAR", self.final.final_var)
@@ -165,6 +219,8 @@ class RRSession:
             sandbox.register_host_function("ask_llm", caller.ask_llm)
             sandbox.register_host_function("llm_query", caller.llm_query)
             sandbox.register_host_function("llm_batch", caller.llm_batch)
+        if self.spawn_child is not None and self.depth < self.config.max_depth:
+            sandbox.register_host_function("rr_query", self._rr_query)
         return self._run_prelude(sandbox)
 
     def _run_prelude(self, sandbox: Sandbox) -> str | None:
@@ -174,7 +230,7 @@ class RRSession:
         return f"the trace view could not be built in the kernel: {result.error}"
 
     # ------------------------------------------------------------------ the loop
-    def _loop(self, sandbox: Sandbox, transcript: Transcript) -> ReflectorOutput | None:
+    def _loop(self, sandbox: Sandbox, transcript: Transcript) -> list[ReflectorOutput] | None:
         had_clean_cell = False
         for i in range(1, self.config.max_iterations + 1):
             self._iteration = i
@@ -234,8 +290,8 @@ class RRSession:
 
     def _handle_reply(
         self, sandbox: Sandbox, iteration: Iteration, had_clean_cell: bool
-    ) -> tuple[ReflectorOutput | None, str | None]:
-        """Run what the reply holds; return an accepted reflection or a note for the model."""
+    ) -> tuple[list[ReflectorOutput] | None, str | None]:
+        """Run what the reply holds; return accepted reflections or a note for the model."""
         found = extract(iteration.reply)
         iteration.kind = found.kind
         if found.kind == "none":
@@ -244,7 +300,9 @@ class RRSession:
                 "the trace, or that calls FINAL(...) once you have evidence."
             )
         if found.kind == "json":
-            decision = decide(found.answer, cell_ok=True, had_clean_cell=had_clean_cell)
+            decision = decide(
+                found.answer, cell_ok=True, had_clean_cell=had_clean_cell, tasks=self._tasks
+            )
             iteration.final_accepted = decision.accepted is not None
             iteration.final_rejection = decision.rejection
             return decision.accepted, decision.rejection
@@ -262,7 +320,9 @@ class RRSession:
             if problem:
                 iteration.final_accepted, iteration.final_rejection = False, problem
                 return None, _join(note, problem)
-        decision = decide(value, cell_ok=result.ok, had_clean_cell=had_clean_cell)
+        decision = decide(
+            value, cell_ok=result.ok, had_clean_cell=had_clean_cell, tasks=self._tasks
+        )
         iteration.final_accepted = decision.accepted is not None
         iteration.final_rejection = decision.rejection
         return decision.accepted, _join(note, decision.rejection)
@@ -271,6 +331,7 @@ class RRSession:
         self._progress("kernel")
         self.final.reset()
         self._subcalls.clear()
+        self._children.clear()
         with span("rr kernel execution", **{"rr.code": code[:4000]}) as current:
             result = sandbox.execute(code)
             set_attributes(
@@ -286,6 +347,7 @@ class RRSession:
         iteration.timed_out = result.timed_out
         iteration.duration_s = result.duration_s
         iteration.subcalls = list(self._subcalls)
+        iteration.children = list(self._children)
         return result
 
     def _kernel_note(self, sandbox: Sandbox, result: ExecutionResult) -> str | None:
@@ -316,6 +378,36 @@ class RRSession:
                 f"FINAL_VAR({name!r}): the variable is not JSON-serialisable (or too large)",
             )
 
+    def _rr_query(self, question: Any = None, data: Any = None) -> dict[str, Any]:
+        """Host side of ``rr_query``: a child session over ``data`` with a share of the budget."""
+        from ace.traces import load_trace
+
+        if not isinstance(question, str) or not question.strip():
+            raise TypeError("rr_query(question, data): question must be a non-empty string")
+        assert self.spawn_child is not None
+        if self.ledger.calls_left < 1:
+            raise RuntimeError("LLM budget exhausted: no calls left for a child session")
+        child_ledger = self.ledger.child(self.config.child_budget_share)
+        record = ChildSession(
+            question=question,
+            depth=self.depth + 1,
+            budget_calls=child_ledger.max_calls,
+            data_chars=len(str(data)),
+        )
+        self._children.append(record)
+        started = time.monotonic()
+        child = self.spawn_child(child_ledger, self.depth + 1)
+        trace = load_trace(data if data is not None else {"question": question})
+        result = child.run([trace], [TaskInfo(question=question)], "(see the parent session)")
+        record.outcome = result.transcript.outcome
+        record.duration_s = time.monotonic() - started
+        record.transcript = result.transcript
+        return {
+            **result.reflection.model_dump(mode="json", exclude={"raw"}),
+            "outcome": result.transcript.outcome,
+            "calls_used": child_ledger.calls_used,
+        }
+
     # ------------------------------------------------------------------ prompts
     def _system_prompt(self) -> str:
         variables = {
@@ -323,6 +415,9 @@ class RRSession:
             "enable_subagent": self.config.enable_subagent,
             "max_iterations": self.config.max_iterations,
             "max_llm_calls": self.ledger.max_calls,
+            "max_depth": self.config.max_depth
+            if self.spawn_child is not None and self.depth < self.config.max_depth
+            else 0,
         }
         if self.prompt_template is not None:
             return render_file(self.prompt_template, **variables)
@@ -345,6 +440,34 @@ class RRSession:
             marker=self.marker,
             previews=previews,
             skill_count=len(skill_lines),
+            skillbook_preview=_cut(skillbook_text, 2_000),
+        )
+
+    def _batch_prompt(self, traces: list[Trace], tasks: list[TaskInfo], skillbook_text: str) -> str:
+        budget = self.config.max_context_chars // 3 // len(traces)
+        described = [
+            {
+                "question": task.question or "(not recorded)",
+                "final_answer": task.final_answer,
+                "ground_truth": task.ground_truth,
+                "feedback": task.feedback or "",
+                "step_count": len(trace.steps),
+                "total_chars": sum(len(s.content) for s in trace.steps),
+                "agents": ", ".join(dict.fromkeys(s.agent for s in trace.steps if s.agent))
+                or "(none named)",
+            }
+            for trace, task in zip(traces, tasks, strict=True)
+        ]
+        previews = "\n".join(
+            f"--- task {k} ---\n{_previews(trace, self.config.preview_chars, budget)}"
+            for k, trace in enumerate(traces)
+        )
+        return render_prompt(
+            "rr/batch_task.j2",
+            tasks=described,
+            marker=self.marker,
+            previews=previews,
+            skill_count=sum(1 for line in skillbook_text.splitlines() if line.startswith("- [")),
             skillbook_preview=_cut(skillbook_text, 2_000),
         )
 

@@ -55,8 +55,11 @@ class RRStep:
 
     # ------------------------------------------------------------------ step protocol
     def __call__(self, ctx: ACEStepContext) -> ACEStepContext:
-        """Reflect on ``ctx.trace`` (plus the sample and answer, when the context has them)."""
+        """Reflect on ``ctx.trace``; a batch trace gives one reflection per task, in order."""
         trace = ctx.trace
+        if _is_batch(trace):
+            result = self.analyse(trace, skillbook=ctx.skillbook)
+            return ctx.replace(reflections=tuple(result.reflections))
         sample = ctx.sample
         env = ctx.environment_result
         question = sample.question if sample else _attr(trace, "question")
@@ -102,12 +105,18 @@ class RRStep:
             ground_truth=ground_truth if ground_truth is not None else normalised.ground_truth,
             feedback=feedback or normalised.feedback,
         )
-        skillbook_text = skillbook.as_prompt() if skillbook is not None else "(no skillbook)"
-        result = self._session(None).run(normalised, task, skillbook_text)
+        result = self._session(None).run([normalised], [task], _skillbook_text(skillbook))
         known = set(agent_output.skill_ids)
         result.reflection.skill_tags = [t for t in result.reflection.skill_tags if t.id in known]
         self.last_result = result
         return result.reflection
+
+    async def areflect(self, **arguments: Any) -> ReflectorOutput:
+        """``reflect`` for async callers: the session runs in a worker thread, never in a
+        nested event loop, so the caller's loop stays responsive."""
+        import asyncio
+
+        return await asyncio.to_thread(lambda: self.reflect(**arguments))
 
     def analyse(
         self,
@@ -116,31 +125,55 @@ class RRStep:
         skillbook: Any = None,
         on_progress: Callable[[ProgressEvent], None] | None = None,
     ) -> RRResult:
-        """Analyse one trace on its own (no Agent answer): the reflection and the transcript."""
-        from ace.traces import Trace, load_trace
+        """Analyse a trace, or a batch (a list or ``{"tasks": [...]}``) in one session.
 
-        normalised: Trace = trace if isinstance(trace, Trace) else load_trace(trace)
-        task = TaskInfo(
-            question=normalised.question or "",
-            final_answer=normalised.final_answer or "",
-            ground_truth=normalised.ground_truth,
-            feedback=normalised.feedback,
+        A batch yields one reflection per task, in order (``result.reflections``).
+        """
+        from ace.traces import Trace, load_trace, load_traces
+
+        batch = _is_batch(trace)
+        traces: list[Trace] = (
+            load_traces(trace)
+            if batch
+            else [trace if isinstance(trace, Trace) else load_trace(trace)]
         )
-        skillbook_text = skillbook.as_prompt() if skillbook is not None else "(no skillbook)"
-        result = self._session(on_progress).run(normalised, task, skillbook_text)
+        tasks = [
+            TaskInfo(
+                question=t.question or "",
+                final_answer=t.final_answer or "",
+                ground_truth=t.ground_truth,
+                feedback=t.feedback,
+            )
+            for t in traces
+        ]
+        result = self._session(on_progress).run(
+            traces, tasks, _skillbook_text(skillbook), batch=batch
+        )
         self.last_result = result
         return result
 
+    async def aanalyse(self, trace: Any, **options: Any) -> RRResult:
+        """``analyse`` for async callers (runs in a worker thread)."""
+        import asyncio
+
+        return await asyncio.to_thread(lambda: self.analyse(trace, **options))
+
     # ------------------------------------------------------------------ internals
-    def _session(self, on_progress: Callable[[ProgressEvent], None] | None) -> RRSession:
+    def _session(
+        self,
+        on_progress: Callable[[ProgressEvent], None] | None,
+        ledger: Ledger | None = None,
+        depth: int = 0,
+    ) -> RRSession:
         from ace.rr._metering import LedgerObserver
 
-        ledger = Ledger(
-            max_calls=self.config.max_llm_calls,
-            max_tokens=self.config.max_tokens,
-            max_cost_usd=self.config.max_cost_usd,
-            reserve_synthesis=self.config.enable_fallback_synthesis,
-        )
+        if ledger is None:
+            ledger = Ledger(
+                max_calls=self.config.max_llm_calls,
+                max_tokens=self.config.max_tokens,
+                max_cost_usd=self.config.max_cost_usd,
+                reserve_synthesis=self.config.enable_fallback_synthesis,
+            )
         return RRSession(
             main=self.main.with_observers(LedgerObserver(ledger, "main")),
             sub=self.sub.with_observers(LedgerObserver(ledger, "sub")),
@@ -150,6 +183,10 @@ class RRStep:
             sandbox_factory=self._make_sandbox,
             prompt_template=self.prompt_template,
             on_progress=on_progress,
+            depth=depth,
+            spawn_child=lambda child_ledger, child_depth: self._session(
+                None, child_ledger, child_depth
+            ),
         )
 
     def _make_sandbox(self) -> Sandbox:
@@ -160,6 +197,19 @@ class RRStep:
             max_output_chars=max(self.config.max_output_chars * 4, 20_000),
         )
         return Sandbox(config)
+
+
+def _skillbook_text(skillbook: Any) -> str:
+    return skillbook.as_prompt() if skillbook is not None else "(no skillbook)"
+
+
+def _is_batch(trace: Any) -> bool:
+    """Several traces (the loaders' "batch" shape, or a list of ``Trace`` objects)."""
+    from ace.traces import Trace, detect_format
+
+    if isinstance(trace, list) and trace and all(isinstance(t, Trace) for t in trace):
+        return len(trace) > 1
+    return isinstance(trace, list | dict) and detect_format(trace) == "batch"
 
 
 def _attr(trace: Any, name: str) -> Any:

@@ -39,6 +39,18 @@ class SubCall(BaseModel):
     reply: str = ""
 
 
+class ChildSession(BaseModel):
+    """A child session started from kernel code with ``rr_query``."""
+
+    question: str
+    depth: int
+    budget_calls: int
+    data_chars: int
+    outcome: str = "running"
+    duration_s: float = 0.0
+    transcript: Transcript | None = None
+
+
 class Iteration(BaseModel):
     """One turn: the model's reply, the code run, and what came back."""
 
@@ -58,6 +70,7 @@ class Iteration(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     subcalls: list[SubCall] = Field(default_factory=list)
+    children: list[ChildSession] = Field(default_factory=list)
     final_accepted: bool | None = None
     final_rejection: str | None = None
 
@@ -74,6 +87,10 @@ class Transcript(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     isolation: dict[str, Any] = Field(default_factory=dict)
     trace_id: str | None = None
+    """The trace analysed (for a batch: the first one; ``task_ids`` lists all)."""
+    task_ids: list[str] = Field(default_factory=list)
+    depth: int = 0
+    """0 for a top-level session; children started by ``rr_query`` count up."""
     messages: list[dict[str, str]] = Field(default_factory=list)
     """Every message sent to or received from the main model, in order, never trimmed."""
     iterations: list[Iteration] = Field(default_factory=list)
@@ -99,6 +116,16 @@ class Transcript(BaseModel):
                     "timed_out": it.timed_out,
                     "duration_s": round(it.duration_s, 4),
                     "subcalls": [sc.model_dump(exclude={"prompt", "reply"}) for sc in it.subcalls],
+                    "children": [
+                        {
+                            "question": ch.question[:200],
+                            "depth": ch.depth,
+                            "budget_calls": ch.budget_calls,
+                            "outcome": ch.outcome,
+                            "calls": ch.transcript.usage.get("calls") if ch.transcript else None,
+                        }
+                        for ch in it.children
+                    ],
                 }
                 for it in self.iterations
             ],
@@ -142,3 +169,6 @@ class Transcript(BaseModel):
                 f"supported (this version reads {SCHEMA_VERSION})"
             )
         return transcript
+
+
+ChildSession.model_rebuild()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import pprint
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,7 +14,7 @@ def code_reply(code: str, prose: str = "Let me look at the data.") -> str:
 
 def final_code(result: Mapping[str, Any]) -> str:
     """Code calling ``FINAL`` with ``result`` written as a Python literal."""
-    return f"FINAL({json.dumps(dict(result), indent=1)})"
+    return f"FINAL({pprint.pformat(dict(result), sort_dicts=False)})"
 
 
 def explore_then_final(cells: Iterable[str], final: Mapping[str, Any] | str) -> list[str]:
