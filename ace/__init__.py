@@ -67,6 +67,15 @@ _EXPORTS: dict[str, str] = {
     "TraceAnalyser": "ace.runners",
     "PipelineContractError": "ace.errors",
     "UsageError": "ace.errors",
+    "Branch": "ace.pipeline",
+    "MergeStrategy": "ace.pipeline",
+    "CancellationToken": "ace.pipeline",
+    "DeduplicateStep": "ace.steps",
+    "DeduplicationManager": "ace.dedup",
+    "DeduplicationConfig": "ace.dedup",
+    "BranchError": "ace.errors",
+    "MergeConflictError": "ace.errors",
+    "RunCancelled": "ace.errors",
 }
 
 __all__ = [
@@ -80,9 +89,15 @@ __all__ = [
     "AgentStep",
     "ApplyStep",
     "Attribution",
+    "Branch",
+    "BranchError",
     "BudgetExceededError",
+    "CancellationToken",
     "CheckpointStep",
     "ConfigurationError",
+    "DeduplicateStep",
+    "DeduplicationConfig",
+    "DeduplicationManager",
     "EnvironmentResult",
     "EvaluateStep",
     "ExportSkillbookMarkdownStep",
@@ -90,11 +105,14 @@ __all__ = [
     "InputError",
     "LLMError",
     "LoadTracesStep",
+    "MergeConflictError",
+    "MergeStrategy",
     "Pipeline",
     "PipelineContractError",
     "ReflectStep",
     "Reflector",
     "ReflectorOutput",
+    "RunCancelled",
     "Sample",
     "SampleResult",
     "SimpleEnvironment",
@@ -135,14 +153,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ace.dedup import DeduplicationConfig, DeduplicationManager
     from ace.environments import EnvironmentResult, Sample, SimpleEnvironment, TaskEnvironment
     from ace.errors import (
         ACEError,
+        BranchError,
         BudgetExceededError,
         ConfigurationError,
         InputError,
         LLMError,
+        MergeConflictError,
         PipelineContractError,
+        RunCancelled,
         SkillbookFileError,
         TraceFormatError,
         UsageError,
@@ -157,6 +179,9 @@ if TYPE_CHECKING:
     )
     from ace.pipeline import (
         ACEStepContext,
+        Branch,
+        CancellationToken,
+        MergeStrategy,
         Pipeline,
         SampleResult,
         SkillbookView,
@@ -170,6 +195,7 @@ if TYPE_CHECKING:
         AgentStep,
         ApplyStep,
         CheckpointStep,
+        DeduplicateStep,
         EvaluateStep,
         ExportSkillbookMarkdownStep,
         LoadTracesStep,

@@ -14,13 +14,17 @@
         ├── LLMError               a model call failed after its retries
         │   ├── StructuredOutputError   the reply never validated into the requested model
         │   └── NonRetryableError       retrying cannot help (e.g. a scripted model ran out)
-        └── BudgetExceededError    a call would pass a limit; carries what was spent and the limit
+        ├── BudgetExceededError    a call would pass a limit; carries what was spent and the limit
+        ├── BranchError            parallel branches failed; carries every branch's error
+        ├── MergeConflictError     branches set one field to different values; names both
+        └── RunCancelled           a cancellation token stopped the sample before this step
 
 ``UsageError`` and ``InputError`` are also ``ValueError`` so generic callers can catch them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -96,3 +100,38 @@ class BudgetExceededError(RunError):
         self.resource = resource
         self.spent = spent
         self.limit = limit
+
+
+class BranchError(RunError):
+    """One or more parallel branches failed; ``failures`` maps each failed branch to its error.
+
+    ``paths`` gives, per failed branch, the steps leading to the failure (outermost first).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failures: Mapping[str, Exception],
+        paths: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failures = dict(failures)
+        self.paths = dict(paths or {})
+
+
+class MergeConflictError(RunError):
+    """Parallel branches set the same context field to different values."""
+
+    def __init__(self, message: str, *, field: str, branches: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.field = field
+        self.branches = branches
+
+
+class RunCancelled(RunError):
+    """A pipeline's cancellation token was set before this sample's next step started."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason

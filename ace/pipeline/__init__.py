@@ -1,13 +1,16 @@
 """The pipeline engine: steps with requires/provides contracts composed into pipelines.
 
-See ``ace.pipeline.pipeline`` for the run semantics (per-sample isolation, the
-background learning tail) and ``ace.steps`` for the standard ACE steps.
+See ``ace.pipeline.pipeline`` for the run semantics (per-sample isolation, concurrent
+samples, ``run_async``, cancellation, the background learning tail),
+``ace.pipeline.branch`` for parallel branches and ``ace.steps`` for the standard steps.
 """
 
 from __future__ import annotations
 
+from ace.pipeline.branch import Branch, MergeStrategy
+from ace.pipeline.cancel import CancellationToken
 from ace.pipeline.context import ACEStepContext, SkillbookView, StepContext
-from ace.pipeline.pipeline import Pipeline, SampleResult
+from ace.pipeline.pipeline import Pipeline
 from ace.pipeline.protocol import (
     AgentLike,
     ReflectorLike,
@@ -15,10 +18,14 @@ from ace.pipeline.protocol import (
     SkillManagerLike,
     StepProtocol,
 )
+from ace.pipeline.result import SampleResult
 
 __all__ = [
     "ACEStepContext",
     "AgentLike",
+    "Branch",
+    "CancellationToken",
+    "MergeStrategy",
     "Pipeline",
     "ReflectorLike",
     "SampleResult",

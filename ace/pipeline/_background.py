@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger("ace.pipeline")
 
@@ -86,3 +87,26 @@ class BackgroundWorker:
                 with self._cond:
                     self._pending -= 1
                     self._cond.notify_all()
+
+
+class InOrder:
+    """Hands items to ``release`` in index order (0, 1, 2, ...), whatever order they arrive in.
+
+    With concurrent workers, samples finish their foreground out of order; queueing
+    their background tails through this keeps learning in sample order. Every index
+    must arrive exactly once (``None`` for a sample without a tail).
+    """
+
+    def __init__(self, release: Callable[[Any], None]) -> None:
+        self._release = release
+        self._next = 0
+        self._held: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def done(self, index: int, item: Any) -> None:
+        """Record sample ``index``; release it and any held successors that are now due."""
+        with self._lock:
+            self._held[index] = item
+            while self._next in self._held:
+                self._release(self._held.pop(self._next))
+                self._next += 1

@@ -1,89 +1,62 @@
-"""The pipeline engine: ordered steps with checked contracts, per-sample isolation and
-an optional background learning tail.
+"""The pipeline engine: ordered steps with checked contracts, per-sample isolation,
+concurrent samples, an async runner, cancellation and an optional background tail.
 
 Contracts are checked when a pipeline is built (a step needing a field that only a
 later step provides, a step without ``requires``/``provides``) and when it runs (the
 initial contexts must set the fields the pipeline needs from outside; every step must
 return a context with its ``provides`` set).
 
-Background tail: the steps from the first one with ``async_boundary = True`` onward
-run on one worker thread, serially and in submission order, so skillbook updates
-happen in sample order. ``run()`` returns once the foreground steps are done; the
-``SampleResult`` objects it returned are completed in place (``pending`` turns False)
-as the tail finishes. ``wait_for_background()`` blocks until then.
+Every sample goes through ``_run_one`` (``_arun_one`` under ``run_async``): both drive
+the same walk (see ``_engine``), so ordering, contract checks, cancellation and error
+recording do not depend on how the sample was scheduled.
 
-Every sample goes through ``_run_one``; later additions (concurrent workers,
-``run_async``, callbacks, cancellation) build on that single path.
+Background tail: the steps from the first one with ``async_boundary = True`` onward run
+on one worker thread, serially and in *sample order* (also with ``workers > 1``: a
+sample's tail is queued only once every earlier sample's foreground is done), so
+skillbook updates happen in sample order. ``run()`` returns once the foreground steps
+are done; the ``SampleResult`` objects are completed in place (``pending`` turns
+False) as the tail finishes. ``wait_for_background()`` blocks until then.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from types import TracebackType
-from typing import Any, Generic, NamedTuple, Self, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
-from ace.errors import PipelineContractError, RunError, UsageError
-from ace.pipeline._background import BackgroundWorker
+from ace.errors import RunCancelled, UsageError
+from ace.pipeline._background import BackgroundWorker, InOrder
+from ace.pipeline._contracts import (
+    Slot,
+    check_initial,
+    check_steps,
+    checked_output,
+    needed_from_outside,
+)
+from ace.pipeline._engine import (
+    NEVER_CANCELLED,
+    Composite,
+    Invoke,
+    StepFailure,
+    Walk,
+    adrive,
+    drive,
+    is_composite,
+)
+from ace.pipeline.cancel import CancellationToken
 from ace.pipeline.context import StepContext
 from ace.pipeline.protocol import StepProtocol
+from ace.pipeline.result import SampleResult
 
 logger = logging.getLogger("ace.pipeline")
 
 C = TypeVar("C", bound=StepContext)
-
-
-@dataclass
-class SampleResult(Generic[C]):
-    """What happened to one input context.
-
-    On success ``context`` is the final context; on failure it is the context the
-    failing step received, ``error`` is the exception and ``failed_at`` the step's
-    name (``failed_path`` adds the enclosing nested pipelines, outermost first).
-    While ``pending`` is True the background tail has not finished and the fields may
-    still change; after ``wait_for_background()`` returns True they are final.
-    """
-
-    sample: Any
-    context: C
-    error: Exception | None = None
-    failed_at: str | None = None
-    failed_path: tuple[str, ...] = ()
-    index: int = 0
-    """Position of the context in the input of ``run``."""
-    pending: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True when every step, including a finished background tail, succeeded."""
-        return self.error is None and not self.pending
-
-
-class _Slot(NamedTuple):
-    step: StepProtocol[Any]
-    name: str
-    requires: frozenset[str]
-    provides: frozenset[str]
-
-
-class _StepFailure(Exception):
-    """Internal: carries a step's exception with where it happened, out of nested pipelines."""
-
-    def __init__(self, path: tuple[str, ...], cause: Exception, context: StepContext) -> None:
-        super().__init__(path, cause)
-        self.path = path
-        self.cause = cause
-        self.context = context
-
-
-def step_name(step: object) -> str:
-    """A step's ``name`` attribute when it is a non-empty string, else its class name."""
-    name = getattr(step, "name", None)
-    return name if isinstance(name, str) and name else type(step).__name__
+SampleCallback = Callable[[SampleResult[Any]], None]
+"""Called with each sample's result as soon as its foreground steps are done."""
 
 
 class Pipeline:
@@ -94,10 +67,12 @@ class Pipeline:
     ``async_boundary`` markers apply only when it is run at the top level).
     """
 
+    _ace_composite = True
+
     def __init__(self, steps: Iterable[StepProtocol[Any]], *, name: str | None = None) -> None:
         self.name = name or "Pipeline"
-        self._slots = _check_steps(tuple(steps), self.name)
-        self._first_needing = _needed_from_outside(self._slots)
+        self._slots = check_steps(tuple(steps), f"pipeline {self.name!r}")
+        self._first_needing = needed_from_outside(self._slots)
         self.requires: frozenset[str] = frozenset(self._first_needing)
         self.provides: frozenset[str] = frozenset().union(*(s.provides for s in self._slots))
         split = next(
@@ -125,59 +100,203 @@ class Pipeline:
         return tuple(s.step for s in self._background)
 
     # ------------------------------------------------------------------ running
-    def run(self, contexts: Iterable[C]) -> list[SampleResult[C]]:
-        """Run every context through the steps; one ``SampleResult`` per context, in order.
+    def run(
+        self,
+        contexts: Iterable[C],
+        *,
+        workers: int = 1,
+        on_sample_done: SampleCallback | None = None,
+        cancel: CancellationToken | None = None,
+    ) -> list[SampleResult[C]]:
+        """Run every context through the steps; one ``SampleResult`` per context, in input order.
 
-        Steps are expected to keep the context's type (``ctx.replace`` does). A step
-        raising fails only its own sample. Initial contexts missing a field the
-        pipeline requires raise ``PipelineContractError`` before anything runs.
+        ``workers > 1`` runs that many samples at once on a thread pool (steps must then
+        be thread-safe; the standard ones are). ``on_sample_done(result)`` is called in
+        the calling thread, in completion order; if it raises, no new step starts, the
+        running ones finish and the exception propagates. ``cancel`` stops new work (see
+        ``CancellationToken``); stopped samples carry a ``RunCancelled`` error.
+
+        Async steps run on a private event loop thread, so this works even when called
+        from inside a running event loop. Steps are expected to keep the context's type
+        (``ctx.replace`` does). A step raising fails only its own sample. Initial
+        contexts missing a field the pipeline requires raise ``PipelineContractError``
+        before anything runs.
         """
-        if self._closed:
-            raise UsageError(f"pipeline {self.name!r} is closed; build a new one to run again")
-        items = list(contexts)
-        for index, ctx in enumerate(items):
-            self._check_initial(ctx, f"context {index}")
-        return [self._run_one(ctx, index) for index, ctx in enumerate(items)]
+        items = self._prepare(contexts, workers)
+        token = CancellationToken(parent=cancel)
+        tails = InOrder(self._submit_tail)
+        if workers == 1 or len(items) <= 1:
+            results = []
+            for index, ctx in enumerate(items):
+                result = self._run_one(ctx, index, token, tails)
+                results.append(result)
+                self._notify(on_sample_done, result, token)
+            return results
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"ace-{self.name}") as pool:
+            futures = [
+                pool.submit(self._run_one, ctx, index, token, tails)
+                for index, ctx in enumerate(items)
+            ]
+            failure: BaseException | None = None
+            for future in as_completed(futures):
+                try:
+                    self._notify(on_sample_done, future.result(), token)
+                except BaseException as exc:  # re-raised once running steps have finished
+                    failure = failure or exc
+        if failure is not None:
+            raise failure
+        return [f.result() for f in futures]
+
+    async def run_async(
+        self,
+        contexts: Iterable[C],
+        *,
+        workers: int = 1,
+        on_sample_done: SampleCallback | None = None,
+        cancel: CancellationToken | None = None,
+    ) -> list[SampleResult[C]]:
+        """Like ``run``, on the caller's event loop: async steps are awaited natively.
+
+        Sync steps run in worker threads (``asyncio.to_thread``) so a slow one never
+        blocks the loop. ``workers`` bounds how many samples are in flight at once;
+        ``on_sample_done`` is called on the loop. The background tail, if any, still
+        runs on its worker thread.
+        """
+        items = self._prepare(contexts, workers)
+        token = CancellationToken(parent=cancel)
+        tails = InOrder(self._submit_tail)
+        gate = asyncio.Semaphore(workers)
+        failures: list[BaseException] = []
+
+        async def one(index: int, ctx: C) -> SampleResult[C]:
+            async with gate:
+                result = await self._arun_one(ctx, index, token, tails)
+            try:
+                self._notify(on_sample_done, result, token)
+            except BaseException as exc:  # re-raised once running steps have finished
+                failures.append(exc)
+            return result
+
+        results = await asyncio.gather(*(one(i, ctx) for i, ctx in enumerate(items)))
+        if failures:
+            raise failures[0]
+        return list(results)
 
     def __call__(self, ctx: StepContext) -> StepContext:
         """Run all steps (background ones included) inline; re-raise a step's exception."""
-        self._check_initial(ctx, "the context")
+        check_initial(ctx, self._first_needing, f"pipeline {self.name!r}", "the context")
         try:
-            return self._run_steps(ctx, self._slots)
-        except _StepFailure as failure:
+            return drive(self.walk(ctx, NEVER_CANCELLED))
+        except StepFailure as failure:
             cause, path = failure.cause, failure.path
         # Raised outside the handler so the step's exception keeps its own cause/context.
         cause.add_note(f"in pipeline {self.name!r} at {' > '.join(path)}")
         raise cause
 
-    def _run_one(self, ctx: C, index: int) -> SampleResult[C]:
+    def walk(self, ctx: StepContext, token: CancellationToken) -> Walk:
+        """The engine's walk over every step (see ``_engine``); used when nested."""
+        return self._walk(ctx, token, self._slots)
+
+    def _prepare(self, contexts: Iterable[C], workers: int) -> list[C]:
+        if self._closed:
+            raise UsageError(f"pipeline {self.name!r} is closed; build a new one to run again")
+        if not isinstance(workers, int) or workers < 1:
+            raise UsageError(
+                f"pipeline {self.name!r}: workers must be an int >= 1, got {workers!r}"
+            )
+        items = list(contexts)
+        for index, ctx in enumerate(items):
+            check_initial(ctx, self._first_needing, f"pipeline {self.name!r}", f"context {index}")
+        return items
+
+    def _run_one(
+        self, ctx: C, index: int, token: CancellationToken, tails: InOrder
+    ) -> SampleResult[C]:
         result: SampleResult[C] = SampleResult(
             sample=getattr(ctx, "sample", None), context=ctx, index=index
         )
         try:
-            result.context = self._run_steps(ctx, self._foreground)
-        except _StepFailure as failure:
-            _record(result, failure, self.name, "")
-            return result
-        if self._background:
-            result.pending = True
-            self._worker.submit(lambda: self._run_tail(result), lambda: self._cancel(result))
+            result.context = cast(C, drive(self._walk(ctx, token, self._foreground)))
+        except StepFailure as failure:
+            self._record(result, failure, "")
+        return self._settle(result, token, tails)
+
+    async def _arun_one(
+        self, ctx: C, index: int, token: CancellationToken, tails: InOrder
+    ) -> SampleResult[C]:
+        result: SampleResult[C] = SampleResult(
+            sample=getattr(ctx, "sample", None), context=ctx, index=index
+        )
+        try:
+            result.context = cast(C, await adrive(self._walk(ctx, token, self._foreground)))
+        except StepFailure as failure:
+            self._record(result, failure, "")
+        return self._settle(result, token, tails)
+
+    def _settle(
+        self, result: SampleResult[C], token: CancellationToken, tails: InOrder
+    ) -> SampleResult[C]:
+        needs_tail = bool(self._background) and result.error is None
+        result.pending = needs_tail
+        tails.done(result.index, (result, token) if needs_tail else None)
         return result
 
-    def _run_tail(self, result: SampleResult[Any]) -> None:
+    def _walk(self, ctx: StepContext, token: CancellationToken, slots: Iterable[Slot]) -> Walk:
+        for slot in slots:
+            try:
+                if token.cancelled:
+                    raise RunCancelled(
+                        f"pipeline {self.name!r}: cancelled before step {slot.name!r} "
+                        f"({token.reason})",
+                        reason=token.reason,
+                    )
+                if isinstance(slot.step, Pipeline):
+                    out = yield from slot.step.walk(ctx, token)
+                elif is_composite(slot.step):
+                    composite = cast(Composite, slot.step)
+                    out = checked_output(slot, (yield from composite.walk(ctx, token)))
+                else:
+                    out = checked_output(slot, (yield Invoke(slot, ctx)))
+            except StepFailure as inner:
+                raise StepFailure((slot.name, *inner.path), inner.cause, inner.context) from None
+            except Exception as exc:
+                raise StepFailure((slot.name,), exc, ctx) from None
+            ctx = out
+        return ctx
+
+    @staticmethod
+    def _notify(
+        callback: SampleCallback | None, result: SampleResult[Any], token: CancellationToken
+    ) -> None:
+        if callback is None:
+            return
         try:
-            result.context = self._run_steps(result.context, self._background)
-        except _StepFailure as failure:
-            _record(result, failure, self.name, "background ")
+            callback(result)
+        except BaseException:
+            token.cancel("on_sample_done raised")
+            raise
+
+    # ------------------------------------------------------------------ background
+    def _submit_tail(self, job: tuple[SampleResult[Any], CancellationToken] | None) -> None:
+        if job is not None:
+            result, token = job
+            self._worker.submit(lambda: self._run_tail(result, token), lambda: self._cancel(result))
+
+    def _run_tail(self, result: SampleResult[Any], token: CancellationToken) -> None:
+        try:
+            result.context = drive(self._walk(result.context, token, self._background))
+        except StepFailure as failure:
+            self._record(result, failure, "background ")
         finally:
             result.pending = False
             with self._lock:
                 self._background_done.append(result)
 
     def _cancel(self, result: SampleResult[Any]) -> None:
-        result.error = RunError(
+        result.error = RunCancelled(
             f"pipeline {self.name!r} was closed before the background steps ran for "
-            f"sample {result.index}; its learning was skipped"
+            f"sample {result.index}; its learning was skipped",
+            reason="pipeline closed",
         )
         result.failed_at = self._background[0].name
         result.failed_path = (self._background[0].name,)
@@ -185,41 +304,30 @@ class Pipeline:
         with self._lock:
             self._background_done.append(result)
 
-    def _run_steps(self, ctx: C, slots: Iterable[_Slot]) -> C:
-        for slot in slots:
-            out: StepContext
-            try:
-                if isinstance(slot.step, Pipeline):
-                    out = slot.step._run_steps(ctx, slot.step._slots)
-                else:
-                    out = _checked_output(slot, _call(slot.step, ctx))
-            except _StepFailure as inner:
-                raise _StepFailure((slot.name, *inner.path), inner.cause, inner.context) from None
-            except Exception as exc:
-                raise _StepFailure((slot.name,), exc, ctx) from None
-            # Steps return ctx.replace(...), which keeps the context's type.
-            ctx = cast(C, out)
-        return ctx
-
-    def _check_initial(self, ctx: object, what: str) -> None:
-        if not isinstance(ctx, StepContext):
-            raise PipelineContractError(
-                f"pipeline {self.name!r}: {what} is a {type(ctx).__name__}, not a StepContext; "
-                "build contexts with e.g. ACEStepContext(sample=..., skillbook=...)"
+    def _record(self, result: SampleResult[Any], failure: StepFailure, where: str) -> None:
+        result.context = failure.context
+        result.error = failure.cause
+        result.failed_at = failure.path[-1]
+        result.failed_path = failure.path
+        if isinstance(failure.cause, RunCancelled):
+            logger.info(
+                "pipeline %r: sample %d stopped before %sstep %s (cancelled)",
+                self.name,
+                result.index,
+                where,
+                " > ".join(failure.path),
             )
-        for field, first in self._first_needing.items():
-            if ctx.is_set(field):
-                continue
-            if field not in ctx.field_names():
-                why = f"{type(ctx).__name__} has no field {field!r}"
-            else:
-                why = f"{what} does not set {field!r}"
-            raise PipelineContractError(
-                f"pipeline {self.name!r}: {why}, which step {first!r} requires; "
-                f"set it on the initial context or add a step that provides it before {first!r}"
-            )
+            return
+        logger.error(
+            "pipeline %r: %sstep %s failed for sample %d: %r",
+            self.name,
+            where,
+            " > ".join(failure.path),
+            result.index,
+            failure.cause,
+            exc_info=failure.cause,
+        )
 
-    # ------------------------------------------------------------------ background
     def wait_for_background(self, timeout: float | None = None) -> bool:
         """Block until the background tail has finished every submitted sample.
 
@@ -241,8 +349,9 @@ class Pipeline:
     def close(self, timeout: float | None = None) -> bool:
         """Finish queued background work (up to ``timeout``), then stop the worker.
 
-        Tails not started by then are cancelled: their results get a ``RunError``.
-        Returns True when all background work finished. Closing twice is harmless.
+        Tails not started by then are cancelled: their results get a ``RunCancelled``
+        error (a ``RunError``). Returns True when all background work finished. Closing
+        twice is harmless.
         """
         self._closed = True
         return self._worker.close(timeout)
@@ -257,97 +366,3 @@ class Pipeline:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _check_steps(steps: tuple[StepProtocol[Any], ...], pipeline: str) -> tuple[_Slot, ...]:
-    if not steps:
-        raise PipelineContractError(f"pipeline {pipeline!r} has no steps")
-    slots = []
-    for position, step in enumerate(steps):
-        name = step_name(step)
-        where = f"pipeline {pipeline!r}: step {name!r} (position {position})"
-        if not callable(step):
-            raise PipelineContractError(f"{where} is not callable; a step is called with a context")
-        requires = _field_set(step, "requires", where)
-        provides = _field_set(step, "provides", where)
-        slots.append(_Slot(step, name, requires, provides))
-    return tuple(slots)
-
-
-def _field_set(step: object, attribute: str, where: str) -> frozenset[str]:
-    value = getattr(step, attribute, None)
-    if value is None:
-        raise PipelineContractError(
-            f"{where} has no {attribute!r} attribute; every step declares "
-            "requires and provides as sets of context field names"
-        )
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise PipelineContractError(
-            f"{where}: {attribute} must be a set of field names, got {value!r} "
-            f"({type(value).__name__}); write e.g. {attribute} = frozenset({{'sample'}})"
-        )
-    names = frozenset(value)
-    bad = sorted(repr(n) for n in names if not isinstance(n, str))
-    if bad:
-        raise PipelineContractError(f"{where}: {attribute} holds non-string names {bad}")
-    return names
-
-
-def _needed_from_outside(slots: tuple[_Slot, ...]) -> dict[str, str]:
-    """Fields no earlier step provides, each mapped to the first step that needs it."""
-    provided: set[str] = set()
-    needed: dict[str, str] = {}
-    for position, slot in enumerate(slots):
-        for field in sorted(slot.requires - provided):
-            later = next((s.name for s in slots[position + 1 :] if field in s.provides), None)
-            if later is not None:
-                raise PipelineContractError(
-                    f"step {slot.name!r} requires {field!r}, which only the later step "
-                    f"{later!r} provides; put {later!r} before {slot.name!r}"
-                )
-            needed.setdefault(field, slot.name)
-        provided |= slot.provides
-    return needed
-
-
-def _call(step: StepProtocol[Any], ctx: StepContext) -> object:
-    out: object = step(ctx)
-    if inspect.isawaitable(out):
-        # An async step under the synchronous engine: drive it to completion here.
-        out = asyncio.run(_awaited(out))
-    return out
-
-
-async def _awaited(awaitable: Awaitable[object]) -> object:
-    return await awaitable
-
-
-def _checked_output(slot: _Slot, out: object) -> StepContext:
-    if not isinstance(out, StepContext):
-        raise PipelineContractError(
-            f"step {slot.name!r} returned {type(out).__name__}, not a context; "
-            "a step must return ctx.replace(...)"
-        )
-    for field in sorted(slot.provides):
-        if not out.is_set(field):
-            raise PipelineContractError(
-                f"step {slot.name!r} declares it provides {field!r} but did not set it "
-                "on the context it returned"
-            )
-    return out
-
-
-def _record(result: SampleResult[Any], failure: _StepFailure, pipeline: str, where: str) -> None:
-    result.context = failure.context
-    result.error = failure.cause
-    result.failed_at = failure.path[-1]
-    result.failed_path = failure.path
-    logger.error(
-        "pipeline %r: %sstep %s failed for sample %d: %r",
-        pipeline,
-        where,
-        " > ".join(failure.path),
-        result.index,
-        failure.cause,
-        exc_info=failure.cause,
-    )

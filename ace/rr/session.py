@@ -560,20 +560,21 @@ class RRSession:
 
 # ---------------------------------------------------------------------- helpers
 def _previews(trace: Trace, chars: int, budget: int) -> str:
-    lines = []
-    for step in trace.steps:
-        text = " ".join(step.content.split())
-        for result in step.tool_results:
-            text += " [tool result] " + " ".join(result.output.split())
-        more = f" ... (+{len(text) - chars} chars)" if len(text) > chars else ""
-        lines.append(f"#{step.index} [{step.agent or step.role or '?'}] {text[:chars]}{more}")
-    if not lines:
+    """One line per step, cut to ``chars``, until ``budget`` characters; the rest is counted."""
+    if not trace.steps:
         return "(the trace has no steps; explore `traces` directly)"
     out: list[str] = []
     used = 0
-    for n, line in enumerate(lines):
+    for step in trace.steps:
+        # Only the head of each step is needed: never split a whole multi-megabyte step.
+        text = " ".join(step.content[: chars * 4].split())
+        for result in step.tool_results:
+            text += " [tool result] " + " ".join(result.output[: chars * 4].split())
+        total = len(step.content) + sum(len(r.output) for r in step.tool_results)
+        more = f" ... (+{total - chars:,} chars)" if total > chars else ""
+        line = f"#{step.index} [{step.agent or step.role or '?'}] {text[:chars]}{more}"
         if used + len(line) > budget:
-            out.append(f"... {len(lines) - n} more steps not previewed; use trace.preview(i) ...")
+            out.append(f"... {len(trace.steps) - len(out)} more steps not previewed; use trace.preview(i) ...")
             break
         out.append(line)
         used += len(line) + 1

@@ -3,7 +3,10 @@
 A typical live-learning pipeline::
 
     Pipeline([AgentStep(agent), EvaluateStep(env),
-              *learning_tail(reflector, skill_manager, skillbook, background=True)])
+              *learning_tail(reflector, skill_manager, skillbook, background=True,
+                             dedup_manager=DeduplicationManager())])
+
+``DeduplicateStep`` lives here; its manager is in ``ace.dedup``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from ace.steps.agent import AgentStep
 from ace.steps.apply import ApplyStep
 from ace.steps.checkpoint import CheckpointStep
+from ace.steps.deduplicate import DeduplicateStep
 from ace.steps.evaluate import EvaluateStep
 from ace.steps.export_markdown import ExportSkillbookMarkdownStep, skillbook_markdown
 from ace.steps.load_traces import LoadTracesStep
@@ -23,6 +27,7 @@ __all__ = [
     "ApplyStep",
     "CheckpointStep",
     "DedupManagerLike",
+    "DeduplicateStep",
     "EvaluateStep",
     "ExportSkillbookMarkdownStep",
     "LoadTracesStep",

@@ -24,6 +24,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "allow_model_requests: this test may call real model providers and the network"
     )
+    # litellm silences this pydantic warning with a process-wide filter at import; pytest
+    # resets filters around each test, so a test that first builds one of litellm's
+    # response classes would see it (and fail under filterwarnings=error).
+    config.addinivalue_line("filterwarnings", "ignore:.*`ReadOnly` qualifier.*")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     _tripwire.install()
 
