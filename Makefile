@@ -18,12 +18,17 @@ $(STAMP): pyproject.toml constraints/overrides.txt | $(PY)
 
 setup: $(STAMP)
 
-# bubblewrap gives the sandbox its namespaces; installed when missing (root needed, as in CI).
+# Debian packages the sandbox and the tests need, as command:package pairs: bubblewrap gives
+# the kernel its namespaces, chromium renders the HTML transcript in the viewer tests.
+# apt-get runs (after an update) only when one is missing; root or sudo is needed.
+SYSTEM_PACKAGES := bwrap:bubblewrap chromium:chromium
+
 system-packages:
-	@command -v bwrap >/dev/null 2>&1 || { \
-	  echo "installing bubblewrap"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap >/dev/null; fi; }
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing >/dev/null; fi
 
 demo: setup system-packages
 	$(VENV)/bin/ace demo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,10 +128,15 @@ class RRStep:
     ) -> RRResult:
         """Analyse a trace, or a batch (a list or ``{"tasks": [...]}``) in one session.
 
+        ``trace`` may also be a path to a trace file (JSON, JSONL, text log, directory).
+
         A batch yields one reflection per task, in order (``result.reflections``).
         """
         from ace.traces import Trace, load_trace, load_traces
 
+        if isinstance(trace, os.PathLike) or (isinstance(trace, str) and _is_file(trace)):
+            loaded = load_traces(Path(trace))
+            trace = loaded if len(loaded) > 1 else loaded[0]
         batch = _is_batch(trace)
         traces: list[Trace] = (
             load_traces(trace)
@@ -197,6 +203,11 @@ class RRStep:
             max_output_chars=max(self.config.max_output_chars * 4, 20_000),
         )
         return Sandbox(config)
+
+
+def _is_file(text: str) -> bool:
+    """A one-line string naming an existing file (anything else is trace text)."""
+    return "\n" not in text and len(text) < 4096 and Path(text).is_file()
 
 
 def _skillbook_text(skillbook: Any) -> str:

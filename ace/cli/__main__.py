@@ -1,0 +1,5 @@
+"""``python -m ace.cli``."""
+
+from ace.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""``ace demo``: the real Recursive Reflector on a bundled trace, driven by a bundled,
+scripted session, so it runs without an API key."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import resources
+from pathlib import Path
+
+from ace.cli._main import EXIT_RUN_ERROR, CLIError
+
+TRACE_FILE = "who_and_when_hand_crafted_3.json"
+SESSION_FILE = "scripted_session.json"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the scripted session, print the reflection, save and render the transcript."""
+    data = resources.files("ace.cli") / "demo_data"
+    with (
+        resources.as_file(data / TRACE_FILE) as trace_path,
+        resources.as_file(data / SESSION_FILE) as session_path,
+    ):
+        return _run(Path(trace_path), Path(session_path), Path(args.out))
+
+
+def _run(trace_path: Path, session_path: Path, out: Path) -> int:
+    try:
+        from ace.rr import RRStep  # noqa: F401
+    except ImportError as exc:
+        raise CLIError(
+            f"the Recursive Reflector is not available in this installation ({exc})",
+            code=EXIT_RUN_ERROR,
+        ) from None
+    from ace.cli._models import resolve
+    from ace.cli._session import print_result, run_session, save_outputs
+    from ace.rr import RRConfig
+    from ace.traces import load_labelled_traces
+
+    labelled = load_labelled_traces(trace_path)[0]
+    trace = labelled.trace
+    print(
+        f"ACE demo: the Recursive Reflector on Who&When hand_crafted/3.json "
+        f"({len(trace.steps)} steps, {trace_path.stat().st_size // 1024} KB; MIT licence).\n"
+        "The model is SCRIPTED: its replies come from a bundled file written by hand\n"
+        f"  ({session_path})\n"
+        "while the kernel, the code policy, the budget ledger and the transcript are real.\n"
+    )
+    models = resolve(f"scripted:{session_path}", None)
+    config = RRConfig(max_llm_calls=20, subagent_model=models.subagent_model)
+    result = run_session(trace, models, config)
+    saved, page = save_outputs(
+        result, save=str(out / "transcript.json"), html=str(out / "transcript.html")
+    )
+    print_result(result)
+    labels = labelled.labels
+    print(
+        f"Who&When's label for this trace: agent {labels.mistake_agent}, step {labels.mistake_step}"
+    )
+    print(f"\ntranscript: {saved}\n  view it:  ace rr show {saved}")
+    print(f"HTML page:  {page}")
+    print(
+        "\nRun the same trace with a real model (needs its API key):\n"
+        f"  ace rr analyse {trace_path} --model openai/gpt-4o-mini "
+        "--subagent-model openai/gpt-4o-mini --save transcript.json"
+    )
+    return 0

@@ -1,0 +1,111 @@
+"""Run a reflector over a labelled trace set and score every trace."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from ace.errors import RunError
+from ace.eval.reflectors import Analysis, TraceReflector
+from ace.eval.scoring import DEFAULT_TOLERANCES, EvalSummary, TraceResult, score, summarise
+from ace.traces import LabelledTrace
+
+
+class EvalReport(BaseModel):
+    """An evaluation run: its settings, the summary figures and every trace's result."""
+
+    reflector: str
+    model: str | None = None
+    dataset: str | None = None
+    seed: int | None = None
+    limit: int | None = None
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+    summary: EvalSummary
+    results: list[TraceResult]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the report as JSON (atomically)."""
+        file = Path(path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(self.model_dump_json(indent=2))
+            os.replace(tmp, file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return file
+
+
+ResultCallback = Callable[[int, TraceResult], None]
+"""Called after each trace with its position (0-based) and result."""
+
+
+def evaluate(
+    items: Sequence[LabelledTrace],
+    reflector: TraceReflector,
+    *,
+    tolerances: Iterable[int] = DEFAULT_TOLERANCES,
+    on_result: ResultCallback | None = None,
+    model: str | None = None,
+    dataset: str | None = None,
+    seed: int | None = None,
+    limit: int | None = None,
+) -> EvalReport:
+    """Analyse and score each trace in order.
+
+    A reflector failing on one trace (``RunError``: a model that kept failing, a budget
+    refusal) is recorded on that trace, scored as wrong, and the run goes on; any other
+    exception stops the run.
+    """
+    results: list[TraceResult] = []
+    for position, item in enumerate(items):
+        result = evaluate_one(item, reflector)
+        results.append(result)
+        if on_result is not None:
+            on_result(position, result)
+    return EvalReport(
+        reflector=reflector.name,
+        model=model,
+        dataset=dataset,
+        seed=seed,
+        limit=limit,
+        summary=summarise(results, tolerances),
+        results=results,
+    )
+
+
+def evaluate_one(item: LabelledTrace, reflector: TraceReflector) -> TraceResult:
+    """Analyse and score one labelled trace."""
+    trace = item.trace
+    started = time.perf_counter()
+    error: str | None = None
+    try:
+        analysis = reflector.analyse(trace)
+    except RunError as exc:
+        analysis, error = Analysis(attribution=None), f"{type(exc).__name__}: {exc}"
+    result = score(
+        trace.id,
+        analysis.attribution,
+        item.labels,
+        steps=len(trace.steps),
+        source=trace.source.path if trace.source else None,
+    )
+    return result.model_copy(
+        update={
+            "calls": analysis.calls,
+            "prompt_tokens": analysis.prompt_tokens,
+            "completion_tokens": analysis.completion_tokens,
+            "cost_usd": analysis.cost_usd,
+            "duration_s": time.perf_counter() - started,
+            "outcome": analysis.outcome,
+            "error": error,
+        }
+    )
