@@ -14,7 +14,9 @@ from ace.rr import ProgressEvent, RRConfig, RRStep
 from ace.testing import FunctionModel, RecordedRequest, code_reply
 from ace.traces import Trace, load_trace
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "who_and_when" / "algorithm_generated"
+DATA = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "who_and_when" / "algorithm_generated"
+)
 LATENCY_S = 0.05
 
 
@@ -35,7 +37,9 @@ def scripted_session(per_task: bool) -> FunctionModel:
             return code_reply(
                 "FINAL({'tasks': [{'key_insight': 'k', 'attribution': {'agent': t.agents()[0], 'step': 0}} for t in tasks]})"
             )
-        return code_reply("FINAL({'key_insight': 'k', 'attribution': {'agent': trace.agents()[0], 'step': 0}})")
+        return code_reply(
+            "FINAL({'key_insight': 'k', 'attribution': {'agent': trace.agents()[0], 'step': 0}})"
+        )
 
     return FunctionModel(reply, delay_s=LATENCY_S)
 
@@ -43,7 +47,9 @@ def scripted_session(per_task: bool) -> FunctionModel:
 def batch_vs_single(n: int = 20) -> None:
     """Print calls and wall time of one batch session against ``n`` single sessions."""
     traces = who_and_when_traces(n)
-    RRStep(scripted_session(per_task=False).name).analyse(traces[0])  # warm-up: imports, first kernel
+    RRStep(scripted_session(per_task=False).name).analyse(
+        traces[0]
+    )  # warm-up: imports, first kernel
     model = scripted_session(per_task=True)
     started = time.perf_counter()
     result = RRStep(model.name).analyse(traces)
@@ -68,9 +74,13 @@ def big_trace(megabytes: int = 100) -> Trace:
     size = 0
     while size < megabytes * 1_000_000:
         step = seed[len(steps) % len(seed)]
-        steps.append({"index": len(steps), "agent": step.agent, "role": step.role, "content": step.content})
+        steps.append(
+            {"index": len(steps), "agent": step.agent, "role": step.role, "content": step.content}
+        )
         size += len(step.content) + 60
-    return Trace.model_validate({"id": f"big-{megabytes}mb", "format": "who_and_when", "question": "q", "steps": steps})
+    return Trace.model_validate(
+        {"id": f"big-{megabytes}mb", "format": "who_and_when", "question": "q", "steps": steps}
+    )
 
 
 def big_trace_session(megabytes: int = 100) -> None:
@@ -90,10 +100,10 @@ def big_trace_session(megabytes: int = 100) -> None:
         if turn == 0:
             prompt_chars = sum(len(m["content"]) for m in request.messages)
             peak["prompt_chars"] = prompt_chars
-            return code_reply(
-                "hits = trace.search(r'exitcode: 1')\nprint(len(trace), len(hits))"
-            )
-        return code_reply("FINAL({'key_insight': 'big', 'attribution': {'agent': trace.agents()[0], 'step': 0}})")
+            return code_reply("hits = trace.search(r'exitcode: 1')\nprint(len(trace), len(hits))")
+        return code_reply(
+            "FINAL({'key_insight': 'big', 'attribution': {'agent': trace.agents()[0], 'step': 0}})"
+        )
 
     model = FunctionModel(reply)
     step = RRStep(model.name, RRConfig(timeout=120))

@@ -1,8 +1,10 @@
 """An isolated Python kernel for running untrusted code over untrusted data.
 
-``with Sandbox(SandboxConfig(timeout_s=10)) as sb: print(sb.execute("print(1)").stdout)``
+``with Sandbox(SandboxConfig(timeout_s=10)) as sb: print(sb.execute("print(1)").stdout)``;
+``pool = SandboxPool(config, size=2)`` keeps kernels started ahead: ``pool.acquire()``.
 """
 
+from sandbox._pool import SandboxPool
 from sandbox._sandbox import Sandbox
 from sandbox.config import SandboxConfig
 from sandbox.errors import (
@@ -29,6 +31,7 @@ __all__ = [
     "SandboxConfig",
     "SandboxConfigError",
     "SandboxError",
+    "SandboxPool",
     "SandboxRuntimeError",
     "SandboxStartError",
     "SandboxUsageError",

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from sandbox._cgroup import PidsCgroup
 
@@ -76,6 +80,46 @@ def descendants(pid: int) -> list[int]:
     return result
 
 
+class _Spawner:
+    """One long-lived thread that forks every kernel process of this host process.
+
+    bubblewrap's ``--die-with-parent`` is PR_SET_PDEATHSIG, which fires when the *thread*
+    that forked bwrap ends, not the process. A kernel forked from a short-lived thread (a
+    pool's refill thread, a worker of a thread pool) would be killed when that thread
+    returns. Forking from this thread, which lives as long as the process, ties every
+    kernel's life to the host process alone. Only the fork runs here; waiting for the
+    kernel to answer stays in the caller's thread, so cold starts still overlap.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def run(self, job: Callable[[], Any]) -> Any:
+        """Run `job` on the spawner thread and return its result (or raise its error)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="sandbox-spawner", daemon=True
+                )
+                self._thread.start()
+        future: Future[Any] = Future()
+        self._jobs.put((job, future))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            job, future = self._jobs.get()
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed to the caller's thread
+                future.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
+
+
 class KernelProcess:
     """One started kernel: the launcher's process (which became bwrap/unshare/python)."""
 
@@ -83,14 +127,16 @@ class KernelProcess:
         self, argv: list[str], env: dict[str, str], cwd: str, cgroup: PidsCgroup | None
     ) -> None:
         self.cgroup = cgroup
-        self.popen = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            close_fds=True,
+        self.popen: subprocess.Popen[bytes] = _SPAWNER.run(
+            lambda: subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                close_fds=True,
+            )
         )
         assert self.popen.stdout is not None
         self.log = KernelLog(self.popen.stdout)

@@ -7,7 +7,6 @@ import json
 import os
 import resource
 import secrets
-import shutil
 import socket
 import tempfile
 import time
@@ -17,13 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox import _walls
+from sandbox import _exit, _walls
 from sandbox._cgroup import PidsCgroup
 from sandbox._client import KernelConnection, write_connection_file
 from sandbox._hostcall import HostFunctions
 from sandbox._kernel import SETTINGS_ENV
 from sandbox._probes import judge_probes
 from sandbox._process import KernelProcess
+from sandbox._restore import SessionState, describe
+from sandbox._watchdog import Outcome
 from sandbox.config import MiB, SandboxConfig
 from sandbox.errors import (
     IsolationError,
@@ -37,7 +38,6 @@ from sandbox.results import CellError, ExecutionResult, IsolationReport
 
 OP_TIMEOUT_S = 120.0
 MAX_ERROR_CHARS = 20_000
-STATE_LOST = "namespace state was lost; injected data and host functions were restored"
 # Variables that the launchers or the C locale coercion add by themselves.
 ALLOWED_EXTRA_ENV = {"PWD", "OLDPWD", "LC_CTYPE", "SHLVL", "_"}
 
@@ -98,7 +98,7 @@ def _finalize(state: dict[str, Any]) -> None:
     if cgroup is not None:
         cgroup.remove()
     if rundir is not None:
-        shutil.rmtree(rundir, ignore_errors=True)
+        _walls.RunDir(rundir).remove()
     state.clear()
 
 
@@ -108,7 +108,11 @@ class Sandbox:
     ``with Sandbox(SandboxConfig(...)) as sb: sb.execute("print(1)")``. The kernel starts
     behind OS walls (see `isolation`), runs each cell under the code policy, and is
     restarted by the sandbox after a timeout it does not survive, a crash or a CPU-limit
-    kill; injected data and host functions survive restarts, other namespace state does not.
+    kill. The new kernel gets back the injected data, the host functions, the session's
+    JSON-data globals (up to `SandboxConfig.restore_max_bytes`) and its functions, classes
+    and imports (re-run from their source), as they were after the last cell that finished;
+    `ExecutionResult.restored` and `.lost` name what came back and what did not. Host calls
+    are never replayed.
     """
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
@@ -117,8 +121,11 @@ class Sandbox:
             self.config.max_host_request_bytes, self.config.max_host_reply_bytes
         )
         self._injected: dict[str, str] = {}  # name -> file name in the inject directory
+        self._session = SessionState(self.config.restore_max_bytes)
+        self._revival: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self._state: dict[str, Any] = {}
         self._finalizer = weakref.finalize(self, _finalize, self._state)
+        _exit.track_sandbox(self)
         self._isolation: IsolationReport | None = None
         self._closed = False
         self._launcher = ""
@@ -136,9 +143,16 @@ class Sandbox:
 
     def start(self) -> None:
         """Start the kernel and measure its isolation (done by ``with`` on entry)."""
+        missing = self._start_quietly()
+        if missing:
+            warnings.warn(missing, IsolationWarning, stacklevel=2)
+
+    def _start_quietly(self) -> str:
+        """`start` without the warning (a pool starts kernels in a background thread and
+        warns in the thread that acquires one); return the warning's text or ""."""
         self._check_open()
         if "kernel" in self._state:
-            return
+            return ""
         try:
             self._prepare()
             self._start_kernel()
@@ -152,12 +166,11 @@ class Sandbox:
             self.close()
             raise IsolationError(missing, details)
         if missing:
-            warnings.warn(
+            return (
                 f"sandbox isolation layers missing: {', '.join(missing)} "
-                f"(launcher {self._launcher!r}); see Sandbox.isolation",
-                IsolationWarning,
-                stacklevel=2,
+                f"(launcher {self._launcher!r}); see Sandbox.isolation"
             )
+        return ""
 
     def close(self) -> None:
         """Kill the kernel's whole process tree and delete its files. Idempotent."""
@@ -165,13 +178,23 @@ class Sandbox:
         self._finalizer()
 
     def restart(self) -> None:
-        """Kill the kernel and start a fresh one with injected data and host functions."""
+        """Kill the kernel and start a fresh one with injected data and host functions only.
+
+        A deliberate restart empties the namespace; the automatic restart after a kernel
+        death restores the session's state instead.
+        """
         self._check_open()
         if "kernel" not in self._state:
             self.start()
             return
         self._state.pop("kernel").stop()
+        self._session.clear()
+        self._revival = None
         self._start_kernel()
+
+    def _kernel_alive(self) -> bool:
+        kernel = self._state.get("kernel")
+        return kernel is not None and kernel.process.alive()
 
     @property
     def isolation(self) -> IsolationReport:
@@ -198,13 +221,29 @@ class Sandbox:
 
     # -- the public operations ----------------------------------------------------------
     def execute(self, code: str) -> ExecutionResult:
-        """Run one cell; failures come back in the result, never as an exception."""
+        """Run one cell; failures come back in the result, never as an exception.
+
+        After a kernel death (here or since the last call) the result has `restarted`, and
+        `restored`/`lost` name the session's state that did or did not come back.
+        """
         if not isinstance(code, str):
             raise SandboxConfigError(f"code must be a str, got {type(code).__name__}")
-        restarted = self._ensure_kernel()
-        result = self._run(code, None, self.config.timeout_s)
-        if restarted and not result.restarted:
-            result = _replace(result, restarted=True)
+        self._ensure_kernel()
+        outcome = self._send(code, None, self.config.timeout_s)
+        result = self._explain(outcome.result)
+        if outcome.kill_needed:
+            self._revive()
+        else:
+            self._session.apply(outcome.extra.get("state"))
+        revival, self._revival = self._revival, None
+        if revival is None:
+            return result
+        restored, lost = revival
+        result = _replace(result, restarted=True, restored=restored, lost=lost)
+        if outcome.kill_needed and result.error is not None:
+            error = result.error
+            message = f"{error.message}; {describe(restored, lost)}"
+            result = _replace(result, error=CellError(error.type, message, error.traceback))
         return result
 
     def inject(self, name: str, value: Any) -> None:
@@ -244,17 +283,45 @@ class Sandbox:
         if self._closed:
             raise SandboxClosedError("the sandbox is closed; create a new Sandbox")
 
-    def _ensure_kernel(self) -> bool:
-        """Start or revive the kernel; True when it was (re)started here."""
+    def _ensure_kernel(self) -> None:
+        """Start the kernel, or revive it with the session's state if it died."""
         self._check_open()
         kernel = self._state.get("kernel")
         if kernel is None:
             self.start()
-            return False
-        if kernel.process.alive():
-            return False
-        self.restart()
-        return True
+        elif not kernel.process.alive():
+            self._revive()
+
+    def _revive(self) -> None:
+        """Replace a dead (or killed) kernel and restore the session's state into the new one;
+        `_revival` keeps (restored, lost) for the next result."""
+        kernel = self._state.pop("kernel", None)
+        if kernel is not None:
+            kernel.stop()
+        self._start_kernel()
+        self._revival = self._restore()
+
+    def _restore(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        if not self._session.globals and not self._session.definitions:
+            return (), self._session.lose_all()
+        rundir: Path = self._state["rundir"]
+        file_name = f"restore-{secrets.token_hex(4)}.json"
+        path = rundir / "inject" / file_name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(self._session.payload())
+        try:
+            op = {"op": "restore", "path": self._inject_path(file_name)}
+            outcome = self._send("", op, self.config.timeout_s)
+        finally:
+            path.unlink()
+        if outcome.kill_needed or outcome.result.error is not None:
+            # A definition that no longer runs (or hangs) must not take the session down:
+            # start clean, and say that nothing of the session came back.
+            self._state.pop("kernel").stop()
+            self._start_kernel()
+            return (), self._session.lose_all()
+        return self._session.settle(outcome.extra)
 
     def _inject_path(self, file_name: str) -> str:
         assert self._layout is not None
@@ -281,6 +348,7 @@ class Sandbox:
             "policy": self.config.policy,
             "max_output_chars": self.config.max_output_chars,
             "max_request_bytes": self.config.max_host_request_bytes,
+            "restore_max_bytes": self.config.restore_max_bytes,
         }
         env = {
             "PATH": "/usr/bin:/bin",
@@ -311,6 +379,8 @@ class Sandbox:
         cap = self.config.max_output_chars
         max_message = self.config.max_host_request_bytes + 1 * MiB
         max_message += 256 * MiB if cap is None else 6 * cap + 2 * MAX_ERROR_CHARS
+        restore = self.config.restore_max_bytes  # a state delta is JSON text inside JSON
+        max_message += 256 * MiB if restore is None else 6 * restore
         connection = KernelConnection(key, max_message)
         kernel = _Kernel(process, connection)
         self._state["kernel"] = kernel
@@ -383,18 +453,18 @@ class Sandbox:
         )
 
     def _op(self, op: dict[str, Any]) -> dict[str, Any]:
-        """Run a host-issued operation in the kernel; raise if it fails."""
-        result, extra = self._run_raw("", op, OP_TIMEOUT_S)
-        if result.error is not None:
-            raise SandboxRuntimeError(f"sandbox operation {op['op']!r} failed: {result.error}")
-        return extra
+        """Run a host-issued operation in the kernel; raise if it fails.
 
-    def _run(self, code: str, op: dict[str, Any] | None, timeout: float | None) -> ExecutionResult:
-        return self._run_raw(code, op, timeout)[0]
+        A kernel killed by an operation stays dead; the next `execute` revives it.
+        """
+        outcome = self._send("", op, OP_TIMEOUT_S)
+        if outcome.result.error is not None:
+            error = self._explain(outcome.result).error
+            raise SandboxRuntimeError(f"sandbox operation {op['op']!r} failed: {error}")
+        return outcome.extra
 
-    def _run_raw(
-        self, code: str, op: dict[str, Any] | None, timeout: float | None
-    ) -> tuple[ExecutionResult, dict[str, Any]]:
+    def _send(self, code: str, op: dict[str, Any] | None, timeout: float | None) -> Outcome:
+        """One cell or operation under the watchdog; a kernel that must die is killed here."""
         from sandbox._watchdog import run_cell
 
         kernel: _Kernel = self._state["kernel"]
@@ -409,8 +479,11 @@ class Sandbox:
             max_output=self.config.max_output_chars,
         )
         if outcome.kill_needed:
-            self.restart()
-        result = outcome.result
+            kernel.stop()
+        return outcome
+
+    def _explain(self, result: ExecutionResult) -> ExecutionResult:
+        """Add the limits to memory errors and kernel deaths (the model can act on them)."""
         if result.error is not None and result.error.type == "MemoryError":
             note = f"the kernel's memory limit is {self.config.memory_mb} MB"
             result = _replace(result, error=CellError("MemoryError", note, result.error.traceback))
@@ -418,10 +491,10 @@ class Sandbox:
             message = (
                 f"{result.error.message}; limits: memory {self.config.memory_mb} MB, "
                 f"CPU {self.config.cpu_s} s over the kernel's life; the sandbox restarted the "
-                f"kernel: {STATE_LOST}"
+                "kernel"
             )
             result = _replace(result, error=CellError("KernelDied", message))
-        return result, outcome.extra
+        return result
 
 
 def _replace(result: ExecutionResult, **changes: Any) -> ExecutionResult:

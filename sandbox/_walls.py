@@ -11,6 +11,7 @@ environment scrub and the rlimits. The probes, not this module, say what actuall
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -19,10 +20,12 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 SANDBOX_PACKAGE = Path(__file__).resolve().parent
+SHM_DIR = "/dev/shm"
 # Modules the kernel imports; their site directories are bound read-only.
 KERNEL_MODULES = ("ipykernel", "zmq", "jupyter_client", "IPython", "RestrictedPython", "orjson")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
@@ -65,9 +68,24 @@ class RunDir:
         return self.root / "canary"
 
     def create(self) -> None:
-        for path in (self.conn, self.ipc, self.inject, self.scratch):
+        for path in (self.conn, self.ipc, self.scratch):
             path.mkdir(mode=0o700, exist_ok=True)
+        # Injected data goes to RAM when the host has a tmpfs: on a disk-backed /tmp the
+        # first write of a 100 MB trace took 0.35 s (dirty-page throttling) against 0.05 s.
+        # The cost is RAM for the life of the sandbox (the file is kept for replay).
+        shm = SHM_DIR if os.path.isdir(SHM_DIR) and os.access(SHM_DIR, os.W_OK) else None
+        if shm is None:
+            self.inject.mkdir(mode=0o700, exist_ok=True)
+        else:
+            self.inject.symlink_to(tempfile.mkdtemp(prefix="sbx-inject-", dir=shm))
         self.canary.write_text("host-only canary\n")
+
+    def remove(self) -> None:
+        """Delete the run directory and the injected data wherever it lives."""
+        if self.inject.is_symlink():
+            with contextlib.suppress(OSError):
+                shutil.rmtree(os.readlink(self.inject), ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -103,8 +103,7 @@ def run_cell(
         if interrupted_at is not None and now >= interrupted_at + grace:
             message = (
                 f"the cell exceeded its {timeout} s wall-clock limit and did not stop when "
-                "interrupted; the kernel was killed and restarted: namespace state was lost; "
-                "injected data and host functions were restored"
+                "interrupted; the kernel was killed and restarted"
             )
             result = finish(
                 CellError("SandboxTimeout", message),

@@ -43,6 +43,12 @@ class SandboxConfig:
     max_output_chars: int | None = 100_000
     """Characters of stdout plus stderr kept per cell; the rest is cut with a marker."""
 
+    restore_max_bytes: int | None = 16 * MiB
+    """JSON of the session's globals plus source of its definitions kept for a restore after
+    a kernel death; globals beyond it are named in `ExecutionResult.lost`. 0 keeps only the
+    definitions. Every JSON-able global is serialised inside the kernel after each cell, so
+    this also bounds that per-cell cost."""
+
     max_host_request_bytes: int = 8 * MiB
     """Largest JSON request kernel code may send to a host function."""
 
@@ -79,6 +85,10 @@ class SandboxConfig:
             "max_host_reply_bytes": self.max_host_reply_bytes,
             "start_timeout_s": self.start_timeout_s,
         }
+        if self.restore_max_bytes is not None and self.restore_max_bytes < 0:
+            raise SandboxConfigError(
+                f"SandboxConfig.restore_max_bytes must be >= 0 or None, got {self.restore_max_bytes!r}"
+            )
         for name, value in positive.items():
             if value is not None and not value > 0:
                 raise SandboxConfigError(f"SandboxConfig.{name} must be > 0 or None, got {value!r}")

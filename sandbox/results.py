@@ -53,8 +53,15 @@ class ExecutionResult:
     timed_out: bool = False
     """The wall-clock limit expired; the kernel was interrupted or killed and restarted."""
     restarted: bool = False
-    """The kernel was restarted during or right before this call: namespace state is lost
-    (injected data and host functions are restored)."""
+    """The kernel was restarted during or right before this call (timeout kill, crash, CPU
+    limit). The new kernel holds the injected data, the host functions and the state named
+    in `restored`, as it was after the last cell that finished; `lost` names the rest."""
+    restored: tuple[str, ...] = ()
+    """After a restart: the session's own names that came back (JSON-data globals, and
+    functions, classes and imports re-run from their source). Empty without a restart."""
+    lost: tuple[str, ...] = ()
+    """After a restart: the session's names that did not come back (not JSON data, over
+    `SandboxConfig.restore_max_bytes`, or their definition failed to re-run)."""
     truncated_chars: int = 0
     """Characters of output dropped by the output cap."""
     host_calls: int = 0

@@ -196,7 +196,7 @@ def test_a_cell_that_loops_forever_is_stopped_and_the_session_goes_on() -> None:
     result = RRStep(model.name, RRConfig(timeout=2)).analyse(small_trace())
     first = result.transcript.iterations[0]
     assert first.timed_out
-    assert "restarted" in (first.kernel_note or "")
+    assert "time limit" in (first.kernel_note or "")
     assert result.transcript.outcome == "final"
     assert "3 ['planner', 'calculator']" in result.transcript.iterations[1].stdout
 
@@ -215,6 +215,38 @@ def test_a_cell_that_exhausts_memory_is_survived() -> None:
     result = RRStep(model.name, RRConfig(timeout=20)).analyse(small_trace())
     first = result.transcript.iterations[0]
     assert first.error is not None and ("MemoryError" in first.error or "Kernel" in first.error)
+    assert result.transcript.outcome == "final"
+
+
+STUBBORN_LOOP = """
+while True:
+    try:
+        while True:
+            pass
+    except KeyboardInterrupt:
+        pass
+"""
+
+
+@pytest.mark.slow
+def test_a_kernel_death_is_reported_with_what_came_back() -> None:
+    model = ScriptedModel(
+        [
+            code_reply(
+                "counts = {'calculator': 1}\ndef helper(x):\n    return x * 2\nhandle = trace"
+            ),
+            code_reply(STUBBORN_LOOP),  # ignores the interrupt: the kernel is killed and restarted
+            code_reply("print(counts, helper(2), len(trace))"),
+            code_reply(f"FINAL({reflection('calculator', 1)!r})"),
+        ]
+    )
+    result = RRStep(model.name, RRConfig(timeout=3)).analyse(small_trace())
+    died = result.transcript.iterations[1]
+    assert died.timed_out and died.kernel_note is not None
+    assert "was restarted" in died.kernel_note
+    assert "counts" in died.kernel_note and "helper" in died.kernel_note
+    assert "lost (could not be restored): handle" in died.kernel_note  # a TraceView is not data
+    assert "{'calculator': 1} 4 3" in result.transcript.iterations[2].stdout
     assert result.transcript.outcome == "final"
 
 

@@ -11,6 +11,7 @@ import secrets
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -214,6 +215,10 @@ print('started')
     with Sandbox(bwrap_config()) as sb:
         result = sb.execute(code)
         assert result.stdout == "started\n", result.error
+        # The grandchild may not have reached its execv (which sets the marker) yet.
+        deadline = time.monotonic() + 10
+        while len(_processes_with(marker)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(_processes_with(marker)) == 4
         pids = sb.kernel_pids()
         cgroup = sb._state["cgroup"].path

@@ -13,6 +13,10 @@ def parallel_map(fn, items):
 '''
 
 
+DEFINED_NAMES = frozenset({"re", "ERROR_PATTERN", "TraceView", "trace", "tasks", "parallel_map"})
+"""Names the prelude binds; they are rebuilt after a restart, not the model's to worry about."""
+
+
 @functools.cache
 def _view_source() -> str:
     return (Path(__file__).parent / "_kernel_prelude.py").read_text(encoding="utf-8")

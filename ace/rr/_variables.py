@@ -33,11 +33,10 @@ class VariableTracker:
         for name in _bound_names(tree):
             self.names[name] = iteration
 
-    def forget_all(self) -> list[str]:
-        """Drop every recorded name (the kernel restarted); return what was lost."""
-        lost = sorted(self.names)
-        self.names.clear()
-        return lost
+    def forget(self, names: list[str]) -> None:
+        """Drop names the kernel lost in a restart."""
+        for name in names:
+            self.names.pop(name, None)
 
     def show(self) -> dict[str, str]:
         """Host side of ``SHOW_VARS()``."""

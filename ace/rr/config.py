@@ -46,6 +46,10 @@ class RRConfig(BaseModel):
     """Share of the calls, tokens and cost left that one child session may spend."""
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     """Temperature of the main model."""
+    warm_kernels: int = Field(default=1, ge=0, le=8)
+    """Kernels an ``RRStep`` keeps started ahead (from its first session on), so later
+    sessions and ``rr_query`` children start in milliseconds. Each kernel serves one session
+    and is destroyed after it. 0 = start every kernel cold."""
     preview_chars: int = Field(default=300, ge=40)
     """Size of each step preview shown in the first prompt."""
 

@@ -351,15 +351,33 @@ class RRSession:
         return result
 
     def _kernel_note(self, sandbox: Sandbox, result: ExecutionResult) -> str | None:
-        if not (result.restarted or result.timed_out):
+        """After a kernel death: rebuild the trace view and tell the model what came back."""
+        if not result.restarted:
+            if result.timed_out:
+                return (
+                    f"The cell hit the {self.config.timeout:g} s time limit and was interrupted; "
+                    "the interpreter and your variables are intact. Use smaller steps."
+                )
             return None
         problem = self._run_prelude(sandbox)
-        lost = self.variables.forget_all()
-        what = "timed out" if result.timed_out else "stopped (memory, CPU or a crash)"
+        ours = _prelude.DEFINED_NAMES
+        restored = [n for n in result.restored if n not in ours]
+        lost = [n for n in result.lost if n not in ours]
+        self.variables.forget(lost)
+        what = (
+            "timed out and had to be stopped"
+            if result.timed_out
+            else "stopped (memory, CPU or a crash)"
+        )
         note = (
             f"The kernel {what} and was restarted. `trace`, `traces`, `skillbook` and the helper "
             "functions are back"
-            + (f"; variables you defined are lost: {', '.join(lost)}" if lost else "")
+            + (
+                f"; restored as of the end of your last good cell: {', '.join(restored)}"
+                if restored
+                else ""
+            )
+            + (f"; lost (could not be restored): {', '.join(lost)}" if lost else "")
             + ". Use smaller steps."
         )
         return _join(note, problem)
@@ -574,7 +592,9 @@ def _previews(trace: Trace, chars: int, budget: int) -> str:
         more = f" ... (+{total - chars:,} chars)" if total > chars else ""
         line = f"#{step.index} [{step.agent or step.role or '?'}] {text[:chars]}{more}"
         if used + len(line) > budget:
-            out.append(f"... {len(trace.steps) - len(out)} more steps not previewed; use trace.preview(i) ...")
+            out.append(
+                f"... {len(trace.steps) - len(out)} more steps not previewed; use trace.preview(i) ..."
+            )
             break
         out.append(line)
         used += len(line) + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from ace.llm import LLMClient
     from ace.pipeline import ACEStepContext
     from ace.traces import Trace
-    from sandbox import Sandbox, SandboxConfig
+    from sandbox import Sandbox, SandboxConfig, SandboxPool
 
 
 class RRStep:
@@ -48,6 +49,8 @@ class RRStep:
         self.prompt_template = prompt_template
         self.sandbox_config = sandbox_config
         self.last_result: RRResult | None = None
+        self._pool: SandboxPool | None = None
+        self._pool_lock = threading.Lock()
         if self.config.max_cost_usd is not None:
             from ace.rr._metering import price
 
@@ -196,13 +199,27 @@ class RRStep:
         )
 
     def _make_sandbox(self) -> Sandbox:
-        from sandbox import Sandbox, SandboxConfig
+        """A started sandbox for one session: from the warm pool, or started cold."""
+        from sandbox import Sandbox, SandboxConfig, SandboxPool
 
         config = self.sandbox_config or SandboxConfig(
             timeout_s=self.config.timeout,
             max_output_chars=max(self.config.max_output_chars * 4, 20_000),
         )
-        return Sandbox(config)
+        if self.config.warm_kernels == 0:
+            return Sandbox(config)
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = SandboxPool(config, size=self.config.warm_kernels)
+            pool = self._pool
+        return pool.acquire()
+
+    def close(self) -> None:
+        """Stop the warm kernels (also done at interpreter exit)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
 
 
 def _is_file(text: str) -> bool:
