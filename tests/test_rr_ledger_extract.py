@@ -38,7 +38,12 @@ def test_tokens_and_cost_reserve_worst_case_then_settle() -> None:
         ledger.reserve("sub", "m", tokens=10, cost_usd=0.7)
     snap = ledger.snapshot()
     assert snap["tokens"] == 350 and snap["calls"] == 2
-    assert snap["by_model"]["m"] == {"calls": 1, "prompt_tokens": 100, "completion_tokens": 50, "cost_usd": 0.1}
+    assert snap["by_model"]["m"] == {
+        "calls": 1,
+        "prompt_tokens": 100,
+        "completion_tokens": 50,
+        "cost_usd": 0.1,
+    }
 
 
 def test_unpriced_model_usage_shows_cost_none() -> None:
@@ -91,7 +96,11 @@ def test_concurrent_charges_never_pass_a_limit(
         ("~~~\nprint('tilde')\n~~~", "code", "print('tilde')"),
         ("```repl\nsteps = trace.steps\n```", "code", "steps = trace.steps"),
         ("unclosed\n```python\nprint(3)", "code", "print(3)"),
-        ('I am done. FINAL({"key_insight": "a (b) c"}) thanks', "final_call", 'FINAL({"key_insight": "a (b) c"})'),
+        (
+            'I am done. FINAL({"key_insight": "a (b) c"}) thanks',
+            "final_call",
+            'FINAL({"key_insight": "a (b) c"})',
+        ),
         ("FINAL_VAR('result')", "final_call", "FINAL_VAR('result')"),
         ("no code at all, just words", "none", ""),
         ('```json\n{"reasoning": "r", "key_insight": "k"}\n```', "json", ""),
@@ -119,7 +128,9 @@ code_lines = st.lists(
 )
 
 
-@given(prose=st.text(alphabet=st.characters(blacklist_characters="`~"), max_size=80), lines=code_lines)
+@given(
+    prose=st.text(alphabet=st.characters(blacklist_characters="`~"), max_size=80), lines=code_lines
+)
 @settings(max_examples=200, deadline=None)
 def test_fenced_code_is_recovered_from_any_prose(prose: str, lines: list[str]) -> None:
     code = "\n".join(lines)
