@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ["foundation", "llm_overhead", "policy_overhead", "rr"]
+SUITES = ["foundation", "llm_overhead", "policy_overhead", "pipeline", "sandbox", "rr", "rr_scale"]
 
 
 def main(argv: list[str]) -> None:
@@ -21,7 +21,7 @@ def main(argv: list[str]) -> None:
         )
     for name in chosen:
         module = importlib.import_module(f"benchmarks.{name}")
-        if name == "policy_overhead":
+        if name in ("policy_overhead", "sandbox"):
             module.main([])
         else:
             module.main()

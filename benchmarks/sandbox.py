@@ -122,11 +122,11 @@ def in_process_loads(data: bytes, *, collect: bool) -> float:
     return statistics.median(samples)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Measure and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=1000, help="cells for the round trip")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     config = SandboxConfig(require_isolation=True)
     rows: list[tuple[str, str, str, str]] = []
 

@@ -1,0 +1,127 @@
+"""The first real-model result: the local model on the first Who&When traces.
+
+Runs ``rr`` (Recursive Reflector), ``simple`` (single-pass Reflector) and ``random`` on
+the first N algorithm-generated Who&When traces with ``local/qwen2.5-coder-1.5b`` and
+prints one Markdown table (agent and exact-step accuracy, ±1, tokens, seconds per
+trace). Each reflector's full report is saved as JSON next to the table, and results are
+written after every trace so a long run can be watched and interrupted.
+
+Run (slow: minutes per trace on two cores)::
+
+    python -m benchmarks.local_eval [--limit 10] [--reflectors rr,simple,random] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ace.eval import (
+    EvalReport,
+    RandomReflector,
+    RRReflector,
+    SimpleReflector,
+    TraceReflector,
+    TraceResult,
+    evaluate,
+    format_report,
+)
+from ace.local_model import ensure_local_model
+from ace.rr import RRConfig
+from ace.traces import LabelledTrace, load_labelled_traces
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "who_and_when"
+MODEL = "local/qwen2.5-coder-1.5b"
+
+RR_CONFIG = RRConfig(
+    max_iterations=8,
+    max_llm_calls=16,
+    main_max_tokens=1_024,
+    subagent_max_tokens=256,
+    # ~10k tokens: keeps every prompt well inside the server's context, and prompt
+    # processing (~50 tokens/s here) bounded.
+    max_context_chars=40_000,
+    max_output_chars=2_000,
+    timeout=60,
+)
+"""Budget for a 1.5B model on two cores: fewer, shorter turns than the defaults."""
+
+
+def reflector(name: str, transcripts: Path) -> TraceReflector:
+    """The reflector called ``name`` with the local model."""
+    if name == "rr":
+        return RRReflector(MODEL, RR_CONFIG, transcripts_dir=transcripts)
+    if name == "simple":
+        return SimpleReflector(MODEL)
+    if name == "random":
+        return RandomReflector(seed=0)
+    raise SystemExit(f"unknown reflector {name!r}: use rr, simple or random")
+
+
+def table(reports: list[EvalReport]) -> str:
+    """A Markdown table of the reports' summaries."""
+    lines = [
+        "| reflector | traces | agent acc. | exact step acc. | step ±1 | errors "
+        "| calls/trace | tokens/trace | s/trace |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for report in reports:
+        s = report.summary
+        lines.append(
+            f"| {report.reflector} | {s.traces} | {_pct(s.agent_accuracy)} "
+            f"| {_pct(s.step_accuracy)} | {_pct(s.step_within.get(1))} | {s.errors} "
+            f"| {s.calls_per_trace:.1f} | {s.tokens_per_trace:,.0f} | {s.seconds_per_trace:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--reflectors", default="rr,simple,random")
+    parser.add_argument("--data", type=Path, default=DATA / "algorithm_generated")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/local_eval"))
+    args = parser.parse_args(argv)
+
+    ensure_local_model()
+    items: list[LabelledTrace] = load_labelled_traces(args.data)[: args.limit]
+    args.out.mkdir(parents=True, exist_ok=True)
+    reports = []
+    for name in args.reflectors.split(","):
+        started = time.monotonic()
+        chosen = reflector(name, args.out / "transcripts")
+
+        def progress(i: int, r: TraceResult, name: str = name, t0: float = started) -> None:
+            print(
+                f"[{name}] {i + 1}/{len(items)} {r.trace_id}: agent "
+                f"{'ok' if r.agent_correct else 'wrong'}, step distance {r.step_distance}, "
+                f"{time.monotonic() - t0:.0f} s so far",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        report = evaluate(
+            items,
+            chosen,
+            on_result=progress,
+            model=None if name == "random" else MODEL,
+            dataset="who_and_when/algorithm_generated",
+            limit=args.limit,
+        )
+        report.save(args.out / f"{name}.json")
+        print(format_report(report), file=sys.stderr, flush=True)
+        reports.append(report)
+    print(table(reports))
+    (args.out / "table.md").write_text(table(reports) + "\n")
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
