@@ -202,3 +202,25 @@ def test_inside_a_running_event_loop() -> None:
         return via_thread.transcript.outcome, blocking.transcript.outcome
 
     assert asyncio.run(main()) == ("final", "final")
+
+
+def test_rr_step_in_a_pipeline_single_and_batch() -> None:
+    from ace import ACEStepContext, Pipeline, Skillbook, SkillbookView
+
+    model = ScriptedModel(
+        explore_then_final(["print(len(trace))"], reflection("a0", 4))
+        + explore_then_final(
+            ["print(len(tasks))"], "FINAL({'tasks': [dict(key_insight=str(k)) for k in range(3)]})"
+        )
+    )
+    step = RRStep(model.name)
+    assert step.requires == {"trace", "skillbook"} and step.provides == {"reflections"}
+    view = SkillbookView(Skillbook())
+    contexts = [
+        ACEStepContext(trace=small("one"), skillbook=view),
+        ACEStepContext(trace=[small("x"), small("y"), small("z")], skillbook=view),
+    ]
+    single, batch = Pipeline([step]).run(contexts)
+    assert single.ok and batch.ok, (single.error, batch.error)
+    assert [r.attribution.step for r in single.context.reflections] == [4]  # type: ignore[union-attr]
+    assert [r.key_insight for r in batch.context.reflections] == ["0", "1", "2"]  # type: ignore[union-attr]

@@ -59,25 +59,18 @@ class RRStep:
 
     # ------------------------------------------------------------------ step protocol
     def __call__(self, ctx: ACEStepContext) -> ACEStepContext:
-        """Reflect on ``ctx.trace``; a batch trace gives one reflection per task, in order."""
-        trace = ctx.trace
-        if _is_batch(trace):
-            result = self.analyse(trace, skillbook=ctx.skillbook)
+        """Reflect on ``ctx.trace``; a batch trace gives one reflection per task, in order.
+
+        With a sample and an Agent answer in the context, those are used as the
+        ``ReflectStep`` would; otherwise question and answer come from the trace.
+        """
+        from ace.steps import ReflectStep
+
+        if _is_batch(ctx.trace):
+            result = self.analyse(ctx.trace, skillbook=ctx.skillbook)
             return ctx.replace(reflections=tuple(result.reflections))
-        sample = ctx.sample
-        env = ctx.environment_result
-        question = sample.question if sample else _attr(trace, "question")
-        reflection = self.reflect(
-            question=question or "",
-            agent_output=ctx.agent_output
-            or AgentOutput(final_answer=_attr(trace, "final_answer") or ""),
-            skillbook=ctx.skillbook,
-            ground_truth=(env.ground_truth if env else None)
-            or (sample.ground_truth if sample else _attr(trace, "ground_truth")),
-            feedback=(env.feedback if env else None) or _attr(trace, "feedback"),
-            trace=trace,
-        )
-        return ctx.replace(reflections=(reflection,))
+        live = ctx.sample is not None and ctx.agent_output is not None
+        return ReflectStep(self, from_trace=not live)(ctx)
 
     # ------------------------------------------------------------------ reflector protocol
     def reflect(
@@ -238,10 +231,3 @@ def _is_batch(trace: Any) -> bool:
     if isinstance(trace, list) and trace and all(isinstance(t, Trace) for t in trace):
         return len(trace) > 1
     return isinstance(trace, list | dict) and detect_format(trace) == "batch"
-
-
-def _attr(trace: Any, name: str) -> Any:
-    if trace is None:
-        return None
-    value = trace.get(name) if isinstance(trace, dict) else getattr(trace, name, None)
-    return None if value is None else str(value)
