@@ -66,9 +66,9 @@ def save_load_times(n: int = 10_000, runs: int = 5) -> tuple[float, float, int]:
 
 def prompt_tokens(n: int = 100) -> tuple[int, int]:
     """Tokens of ``as_prompt()`` and of the plain JSON for ``n`` skills (litellm's counter)."""
-    from ace.llm._litellm import litellm_module
+    from ace.llm import _litellm
 
-    litellm = litellm_module()
+    litellm = _litellm.load()
     book = big_skillbook(n)
     as_json = orjson.dumps([s.to_dict() for s in book.skills()]).decode()
     count = litellm.token_counter
