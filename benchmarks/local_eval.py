@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from ace.eval import (
@@ -25,9 +24,11 @@ from ace.eval import (
     SimpleReflector,
     TraceReflector,
     TraceResult,
-    evaluate,
+    evaluate_one,
     format_report,
+    summarise,
 )
+from ace.llm import LLMClient
 from ace.local_model import ensure_local_model
 from ace.rr import RRConfig
 from ace.traces import LabelledTrace, load_labelled_traces
@@ -36,15 +37,18 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "who_and_when"
 MODEL = "local/qwen2.5-coder-1.5b"
 
 RR_CONFIG = RRConfig(
-    max_iterations=8,
-    max_llm_calls=16,
-    main_max_tokens=1_024,
+    max_iterations=6,
+    max_llm_calls=12,
+    main_max_tokens=768,
     subagent_max_tokens=256,
     # ~10k tokens: keeps every prompt well inside the server's context, and prompt
     # processing (~50 tokens/s here) bounded.
     max_context_chars=40_000,
     max_output_chars=2_000,
     timeout=60,
+    # At temperature 0 the 1.5B model wrote the same truncated cell at every iteration
+    # (measured: 6 identical replies); some randomness gives each turn a different try.
+    temperature=0.6,
 )
 """Budget for a 1.5B model on two cores: fewer, shorter turns than the defaults."""
 
@@ -54,7 +58,8 @@ def reflector(name: str, transcripts: Path) -> TraceReflector:
     if name == "rr":
         return RRReflector(MODEL, RR_CONFIG, transcripts_dir=transcripts)
     if name == "simple":
-        return SimpleReflector(MODEL)
+        # A cap, as the RR has: unbounded, a rambling 1.5B model writes until n_ctx.
+        return SimpleReflector(LLMClient(MODEL, max_tokens=1_024))
     if name == "random":
         return RandomReflector(seed=0)
     raise SystemExit(f"unknown reflector {name!r}: use rr, simple or random")
@@ -78,10 +83,11 @@ def table(reports: list[EvalReport]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print the table."""
+    """Run the benchmark trace by trace (every reflector on a trace before the next trace,
+    so a partial run compares like with like) and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--limit", type=int, default=10)
-    parser.add_argument("--reflectors", default="rr,simple,random")
+    parser.add_argument("--reflectors", default="random,simple,rr")
     parser.add_argument("--data", type=Path, default=DATA / "algorithm_generated")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/local_eval"))
     args = parser.parse_args(argv)
@@ -89,33 +95,40 @@ def main(argv: list[str] | None = None) -> int:
     ensure_local_model()
     items: list[LabelledTrace] = load_labelled_traces(args.data)[: args.limit]
     args.out.mkdir(parents=True, exist_ok=True)
-    reports = []
-    for name in args.reflectors.split(","):
-        started = time.monotonic()
-        chosen = reflector(name, args.out / "transcripts")
-
-        def progress(i: int, r: TraceResult, name: str = name, t0: float = started) -> None:
+    names = args.reflectors.split(",")
+    chosen = {name: reflector(name, args.out / "transcripts") for name in names}
+    results: dict[str, list[TraceResult]] = {name: [] for name in names}
+    reports: list[EvalReport] = []
+    for i, item in enumerate(items):
+        for name in names:
+            result = evaluate_one(item, chosen[name])
+            results[name].append(result)
             print(
-                f"[{name}] {i + 1}/{len(items)} {r.trace_id}: agent "
-                f"{'ok' if r.agent_correct else 'wrong'}, step distance {r.step_distance}, "
-                f"{time.monotonic() - t0:.0f} s so far",
+                f"[{i + 1}/{len(items)} {result.trace_id}] {name}: agent "
+                f"{'ok' if result.agent_correct else 'wrong'}, step distance "
+                f"{result.step_distance}, {result.duration_s:.0f} s, "
+                f"{result.prompt_tokens + result.completion_tokens} tokens"
+                + (f", error {result.error[:120]}" if result.error else ""),
                 file=sys.stderr,
                 flush=True,
             )
-
-        report = evaluate(
-            items,
-            chosen,
-            on_result=progress,
-            model=None if name == "random" else MODEL,
-            dataset="who_and_when/algorithm_generated",
-            limit=args.limit,
-        )
-        report.save(args.out / f"{name}.json")
-        print(format_report(report), file=sys.stderr, flush=True)
-        reports.append(report)
+        reports = [
+            EvalReport(
+                reflector=name,
+                model=None if name == "random" else MODEL,
+                dataset="who_and_when/algorithm_generated",
+                limit=args.limit,
+                summary=summarise(results[name]),
+                results=results[name],
+            )
+            for name in names
+        ]
+        for report in reports:
+            report.save(args.out / f"{report.reflector}.json")
+        (args.out / "table.md").write_text(table(reports) + "\n")
+    for report in reports:
+        print(format_report(report), file=sys.stderr)
     print(table(reports))
-    (args.out / "table.md").write_text(table(reports) + "\n")
     return 0
 
 

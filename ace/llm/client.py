@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar
 
 from ace.errors import LLMError, NonRetryableError, StructuredOutputError, UsageError
-from ace.llm import _litellm
+from ace.llm import _litellm, local
 from ace.llm.observer import CallObserver, RequestInfo
 from ace.llm.response import LLMResponse, StructuredResult, Usage
 from ace.llm.retry import RetryPolicy, find_ace_error, is_retryable
@@ -206,7 +206,7 @@ class LLMClient:
             self._admit(info)
             started = time.perf_counter()
             try:
-                raw = litellm.completion(**call.kwargs)
+                raw = litellm.completion(**local.route(call.kwargs))
             except BaseException as exc:
                 time.sleep(self._failed(info, exc, litellm))
                 continue
@@ -221,7 +221,7 @@ class LLMClient:
             self._admit(info)
             started = time.perf_counter()
             try:
-                raw = await litellm.acompletion(**call.kwargs)
+                raw = await litellm.acompletion(**local.route(call.kwargs))
             except BaseException as exc:
                 await asyncio.sleep(self._failed(info, exc, litellm))
                 continue

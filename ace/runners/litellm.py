@@ -184,4 +184,3 @@ class ACELiteLLM(ACERunner):
     ) -> ACELiteLLM:
         """A runner whose skillbook is loaded from ``path``."""
         return cls(model, skillbook=Path(path), **options)
-
