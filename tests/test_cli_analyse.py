@@ -93,7 +93,7 @@ def test_a_session_that_never_finishes_exits_non_zero(tmp_path: Path) -> None:
 
 
 def test_demo_runs_the_scripted_session_and_renders_it(tmp_path: Path) -> None:
-    result = run_cli("demo", "--out", str(tmp_path / "demo"))
+    result = run_cli("demo", "--no-local", "--out", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr
     assert "The model is SCRIPTED" in result.stdout
     assert "Decisive error: agent WebSurfer · step 32" in result.stdout

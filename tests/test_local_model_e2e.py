@@ -61,13 +61,16 @@ class Recorder:
 
 
 def test_recursive_reflector_with_the_local_model(trace: Trace, tmp_path: Path) -> None:
+    # Small budgets keep this under a few minutes on 2 cores; robustness, not quality.
     config = RRConfig(
-        max_iterations=4,
-        max_llm_calls=8,
-        main_max_tokens=640,
-        subagent_max_tokens=200,
-        max_context_chars=30_000,
+        max_iterations=2,
+        max_llm_calls=4,
+        main_max_tokens=320,
+        subagent_max_tokens=160,
+        max_context_chars=16_000,
+        preview_chars=120,
         timeout=60,
+        temperature=0.6,
     )
     events: list[str] = []
     result = RRStep("local/qwen2.5-coder-1.5b", config).analyse(
@@ -88,8 +91,8 @@ def test_recursive_reflector_with_the_local_model(trace: Trace, tmp_path: Path) 
 
 def test_single_pass_reflector_with_the_local_model(trace: Trace) -> None:
     recorder = Recorder()
-    client = LLMClient("local/qwen2.5-coder-1.5b", max_tokens=700).with_observers(recorder)
-    output = Reflector(client).reflect(
+    client = LLMClient("local/qwen2.5-coder-1.5b", max_tokens=400).with_observers(recorder)
+    output = Reflector(client, max_trace_chars=6_000).reflect(
         question=trace.question or "",
         agent_output=AgentOutput(final_answer=trace.final_answer or ""),
         skillbook=Skillbook(),

@@ -224,3 +224,16 @@ def test_rr_step_in_a_pipeline_single_and_batch() -> None:
     assert single.ok and batch.ok, (single.error, batch.error)
     assert [r.attribution.step for r in single.context.reflections] == [4]  # type: ignore[union-attr]
     assert [r.key_insight for r in batch.context.reflections] == ["0", "1", "2"]  # type: ignore[union-attr]
+
+
+def test_the_trace_view_indexes_and_iterates_like_its_steps() -> None:
+    model = ScriptedModel(
+        explore_then_final(
+            [
+                "print(trace[1]['agent'], [s['index'] for s in trace][-1], trace[-1] == trace.step(-1))"
+            ],
+            reflection(),
+        )
+    )
+    result = RRStep(model.name).analyse(small("v"))
+    assert result.transcript.iterations[0].stdout.strip() == "a1 5 True"

@@ -11,6 +11,8 @@ from ace.cli._main import EXIT_RUN_ERROR, CLIError
 
 TRACE_FILE = "who_and_when_hand_crafted_3.json"
 SESSION_FILE = "scripted_session.json"
+LOCAL_TRACE_FILE = "who_and_when_algorithm_generated_47.json"
+"""A short trace (6.5 kB) for the local model: a long one would take it many minutes."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,7 +22,42 @@ def run(args: argparse.Namespace) -> int:
         resources.as_file(data / TRACE_FILE) as trace_path,
         resources.as_file(data / SESSION_FILE) as session_path,
     ):
-        return _run(Path(trace_path), Path(session_path), Path(args.out))
+        code = _run(Path(trace_path), Path(session_path), Path(args.out))
+    if code == 0 and not getattr(args, "no_local", False):
+        with resources.as_file(data / LOCAL_TRACE_FILE) as local_trace:
+            code = _run_local(Path(local_trace), Path(args.out))
+    return code
+
+
+def _run_local(trace_path: Path, out: Path) -> int:
+    """The same analysis with the real local model, when it is installed."""
+    from ace.local_model import LocalModelNotInstalled, require_installed
+
+    try:
+        require_installed()
+    except LocalModelNotInstalled as exc:
+        print(f"\n(local model not available: {exc}; the scripted session above is the demo)")
+        return 0
+    from ace.cli._models import resolve
+    from ace.cli._session import print_result, rr_config, run_session, save_outputs
+    from ace.traces import load_labelled_traces
+
+    labelled = load_labelled_traces(trace_path)[0]
+    print(
+        "\nNow a REAL model: Qwen2.5-Coder-1.5B through llama.cpp on this CPU, on Who&When\n"
+        f"algorithm_generated/47.json ({len(labelled.trace.steps)} steps). Expect a few minutes;\n"
+        "a 1.5B model often writes broken code, and the session must cope with that.\n"
+    )
+    models = resolve("local", None)
+    result = run_session(labelled.trace, models, rr_config(argparse.Namespace(), models))
+    saved, page = save_outputs(
+        result, save=str(out / "local_transcript.json"), html=str(out / "local_transcript.html")
+    )
+    print_result(result)
+    labels = labelled.labels
+    print(f"Who&When's label: agent {labels.mistake_agent}, step {labels.mistake_step}")
+    print(f"transcript: {saved}\nHTML page:  {page}")
+    return 0
 
 
 def _run(trace_path: Path, session_path: Path, out: Path) -> int:

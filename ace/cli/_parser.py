@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="ace-demo",
         help="where the transcript and HTML page go (default: ./ace-demo)",
     )
+    demo.add_argument(
+        "--no-local",
+        action="store_true",
+        help="skip the second run with the offline local model, even when it is installed",
+    )
     _add_telemetry(demo)
     demo.set_defaults(handler="ace.cli._demo")
 

@@ -20,9 +20,14 @@ _CLEAN_OUTCOMES = frozenset({"final", "direct_json", "synthesis"})
 
 def rr_config(args: argparse.Namespace, models: Models) -> RRConfig:
     """An ``RRConfig`` from the command's options (unset options keep the defaults)."""
+    from ace.llm.local import is_local_model
     from ace.rr import RRConfig
 
     options: dict[str, Any] = {"subagent_model": models.subagent_model}
+    if is_local_model(models.model):
+        from ace.local_model import SMALL_MODEL_RR_SETTINGS
+
+        options.update(SMALL_MODEL_RR_SETTINGS)
     if getattr(args, "max_llm_calls", None) is not None:
         options["max_llm_calls"] = args.max_llm_calls
     if getattr(args, "max_iterations", None) is not None:

@@ -93,3 +93,18 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "ace" / "models"
+
+
+SMALL_MODEL_RR_SETTINGS: dict[str, float | int] = {
+    "max_iterations": 6,
+    "max_llm_calls": 12,
+    "main_max_tokens": 768,
+    "subagent_max_tokens": 256,
+    "max_context_chars": 40_000,
+    "max_output_chars": 2_000,
+    "timeout": 60,
+    "temperature": 0.6,
+}
+"""``RRConfig`` settings for the 1.5B local model on a CPU: short turns keep each call under
+a minute, and some temperature stops it from repeating one broken cell (measured: at 0 it
+sent the same truncated cell six times)."""

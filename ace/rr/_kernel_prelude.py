@@ -29,6 +29,12 @@ class TraceView:
     def __repr__(self):
         return f"TraceView(id={self.id!r}, steps={len(self.steps)}, agents={self.agents()})"
 
+    def __getitem__(self, i):
+        return self.steps[i]
+
+    def __iter__(self):
+        return iter(self.steps)
+
     def step(self, i):
         """The step dict at index ``i`` (negative indices count from the end)."""
         return self.steps[i]
