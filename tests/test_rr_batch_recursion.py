@@ -237,3 +237,33 @@ def test_the_trace_view_indexes_and_iterates_like_its_steps() -> None:
     )
     result = RRStep(model.name).analyse(small("v"))
     assert result.transcript.iterations[0].stdout.strip() == "a1 5 True"
+
+
+def test_rr_step_in_an_async_pipeline_keeps_the_loop_responsive() -> None:
+    from ace import ACEStepContext, Pipeline, Skillbook, SkillbookView
+
+    model = ScriptedModel(explore_then_final(["print(len(trace))"], reflection("a0", 4)))
+    pipeline = Pipeline([RRStep(model.name)])
+
+    async def main() -> tuple[int, list[object]]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def heartbeat() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        beat = asyncio.create_task(heartbeat())
+        results = await pipeline.run_async(
+            [ACEStepContext(trace=small("a"), skillbook=SkillbookView(Skillbook()))]
+        )
+        done.set()
+        await beat
+        return ticks, [r.context.reflections for r in results]  # type: ignore[union-attr]
+
+    ticks, reflections = asyncio.run(main())
+    assert ticks > 5  # the loop kept running while the session worked in a thread
+    (only,) = reflections
+    assert only[0].attribution.step == 4  # type: ignore[index]
