@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import threading
 import unicodedata
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ace._files import atomic_write
 from ace.errors import SkillbookFileError, UsageError
 from ace.outputs import TagName
 from ace.updates import UpdateBatch, UpdateOperation, UpdateReport
@@ -411,18 +411,7 @@ class Skillbook:
         file = Path(path)
         if file.exists() and not overwrite_corrupt and not self._is_known(file):
             _check_replaceable(file)
-        payload = orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(file, orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2))
         self._remember(file)
         return file
 

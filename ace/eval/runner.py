@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from ace._files import atomic_write
 from ace.errors import RunError
 from ace.eval.reflectors import Analysis, TraceReflector
 from ace.eval.scoring import DEFAULT_TOLERANCES, EvalSummary, TraceResult, score, summarise
@@ -31,17 +31,7 @@ class EvalReport(BaseModel):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the report as JSON (atomically)."""
-        file = Path(path)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.model_dump_json(indent=2))
-            os.replace(tmp, file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return file
+        return atomic_write(path, self.model_dump_json(indent=2))
 
 
 ResultCallback = Callable[[int, TraceResult], None]

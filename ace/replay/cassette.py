@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 
+from ace._files import atomic_write
 from ace.errors import InputError
 
 CASSETTE_FORMAT = "ace-cassette"
@@ -61,17 +61,7 @@ class Cassette(BaseModel):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the cassette as JSON (atomically)."""
-        file = Path(path)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(orjson.dumps(self.model_dump(), option=orjson.OPT_INDENT_2))
-            os.replace(tmp, file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return file
+        return atomic_write(path, orjson.dumps(self.model_dump(), option=orjson.OPT_INDENT_2))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Cassette:

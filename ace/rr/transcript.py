@@ -7,13 +7,13 @@ A versioned JSON document (``schema_version``) that can be saved, loaded and vie
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ace._files import atomic_write
 from ace.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -137,17 +137,7 @@ class Transcript(BaseModel):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the transcript atomically as JSON."""
-        file = Path(path)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.model_dump_json(indent=2))
-            os.replace(tmp, file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return file
+        return atomic_write(path, self.model_dump_json(indent=2))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Transcript:
