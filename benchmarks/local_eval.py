@@ -29,27 +29,14 @@ from ace.eval import (
     summarise,
 )
 from ace.llm import LLMClient
-from ace.local_model import ensure_local_model
+from ace.local_model import SMALL_MODEL_RR_SETTINGS, ensure_local_model
 from ace.rr import RRConfig
 from ace.traces import LabelledTrace, load_labelled_traces
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "who_and_when"
 MODEL = "local/qwen2.5-coder-1.5b"
 
-RR_CONFIG = RRConfig(
-    max_iterations=6,
-    max_llm_calls=12,
-    main_max_tokens=768,
-    subagent_max_tokens=256,
-    # ~10k tokens: keeps every prompt well inside the server's context, and prompt
-    # processing (~50 tokens/s here) bounded.
-    max_context_chars=40_000,
-    max_output_chars=2_000,
-    timeout=60,
-    # At temperature 0 the 1.5B model wrote the same truncated cell at every iteration
-    # (measured: 6 identical replies); some randomness gives each turn a different try.
-    temperature=0.6,
-)
+RR_CONFIG = RRConfig(**SMALL_MODEL_RR_SETTINGS)
 """Budget for a 1.5B model on two cores: fewer, shorter turns than the defaults."""
 
 
