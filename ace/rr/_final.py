@@ -8,6 +8,7 @@ into a ``ReflectorOutput``. Every refusal comes with the reason the model is tol
 
 from __future__ import annotations
 
+import copy
 import keyword
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,80 @@ def validate(value: Any) -> Decision:
     """Turn a FINAL value into a ``ReflectorOutput``, or explain what is wrong with it."""
     if not isinstance(value, dict):
         return Decision(rejection=f"FINAL needs a dict, got {type(value).__name__}.")
+    try:
+        output = ReflectorOutput.model_validate(_prepare(value))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return Decision(
+            rejection=f"FINAL value is invalid ({problems}). Fix it and call FINAL again."
+        )
+    return _check_content(output)
+
+
+def salvage(value: Any) -> tuple[Decision, list[str]]:
+    """``validate`` for a last answer that cannot be sent back for repair (the synthesis):
+    every part that fails validation is dropped (an item of a list, a field of an item, or
+    a whole item when a required field had to go) until the rest validates.
+
+    Returns the decision and the dotted paths that were dropped.
+    """
+    if not isinstance(value, dict):
+        return Decision(rejection=f"the reply is a {type(value).__name__}, not a dict"), []
+    data = _prepare(copy.deepcopy(value))
+    dropped: list[str] = []
+    for _ in range(_SALVAGE_ROUNDS):
+        try:
+            output = ReflectorOutput.model_validate(data)
+        except ValidationError as exc:
+            paths = {
+                tuple(e["loc"][:-1]) if e["type"] == "missing" else tuple(e["loc"])
+                for e in exc.errors()
+            }
+            # Deepest first, so a field is removed before the item holding it is marked.
+            for path in sorted(paths, key=len, reverse=True):
+                _mark(data, path)
+            _compact(data)
+            dropped.extend(sorted(".".join(map(str, p)) for p in paths))
+            continue
+        return _check_content(output), dropped
+    return Decision(
+        rejection="the reply did not validate after dropping its invalid parts"
+    ), dropped
+
+
+_SALVAGE_ROUNDS = 8
+_DROPPED = object()
+
+
+def _mark(data: Any, path: tuple[Any, ...]) -> None:
+    """Remove ``path`` from nested dicts; mark list items (removed later by ``_compact``,
+    so the indices of sibling paths stay valid)."""
+    parent = data
+    for key in path[:-1]:
+        try:
+            parent = parent[key]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
+        parent[path[-1]] = _DROPPED
+    elif isinstance(parent, dict):
+        parent.pop(path[-1], None)
+
+
+def _compact(data: Any) -> None:
+    if isinstance(data, dict):
+        for item in data.values():
+            _compact(item)
+    elif isinstance(data, list):
+        data[:] = [item for item in data if item is not _DROPPED]
+        for item in data:
+            _compact(item)
+
+
+def _prepare(value: dict[str, Any]) -> dict[str, Any]:
+    """Keep the reflection's fields and fix what models commonly get almost right."""
     data = {k: v for k, v in value.items() if k in REFLECTION_FIELDS}
     if isinstance(data.get("attribution"), dict):
         data["attribution"] = _coerce_step(data["attribution"])
@@ -100,15 +175,10 @@ def validate(value: Any) -> Decision:
     ):
         if key in data and not isinstance(data[key], str):
             data[key] = str(data[key])
-    try:
-        output = ReflectorOutput.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        return Decision(
-            rejection=f"FINAL value is invalid ({problems}). Fix it and call FINAL again."
-        )
+    return data
+
+
+def _check_content(output: ReflectorOutput) -> Decision:
     if not (output.key_insight or output.error_identification or output.reasoning):
         return Decision(
             rejection="FINAL value has none of reasoning, error_identification or key_insight; "
@@ -169,6 +239,6 @@ def share_across(reflection: ReflectorOutput, tasks: int) -> list[ReflectorOutpu
         else "per_task"
     )
     copies = [reflection.model_copy(deep=True) for _ in range(tasks)]
-    for copy in copies:
-        copy.raw["batch_result"] = note
+    for shared in copies:
+        shared.raw["batch_result"] = note
     return copies

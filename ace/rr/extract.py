@@ -8,6 +8,7 @@ like a reflection (the model answered directly instead of writing code).
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass
@@ -68,18 +69,35 @@ def _bare_final_call(text: str) -> str | None:
     return None
 
 
-def _reflection_json(text: str) -> dict[str, Any] | None:
+def reflection_value(text: str) -> dict[str, Any] | None:
+    """The first dict in ``text`` that looks like a reflection, written as JSON or as a
+    Python literal (single quotes, ``None``), wherever it is: in prose, in a fence, or as
+    the argument of a ``FINAL(...)`` that will not run. For answers that are not executed."""
+    return _reflection_json(text, python_literals=True)
+
+
+def _reflection_json(text: str, *, python_literals: bool = False) -> dict[str, Any] | None:
     starts = [i for i, ch in enumerate(text) if ch == "{"][:_MAX_JSON_STARTS]
     for start in starts:
         end = _balanced_end(text, start, "{", "}")
         if end is None:
             continue
-        try:
-            value = json.loads(text[start : end + 1])
-        except ValueError:
-            continue
+        value = _parse(text[start : end + 1], python_literals)
         if isinstance(value, dict) and REFLECTION_KEYS & value.keys():
             return value
+    return None
+
+
+def _parse(candidate: str, python_literals: bool) -> Any:
+    try:
+        return json.loads(candidate)
+    except ValueError:
+        pass
+    if python_literals:
+        try:  # literal_eval evaluates literals only: nothing in the text can run
+            return ast.literal_eval(candidate)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
     return None
 
 

@@ -21,12 +21,12 @@ from ace.outputs import ReflectorOutput
 from ace.prompting import render_file, render_prompt
 from ace.rr import _prelude
 from ace.rr._conversation import Conversation
-from ace.rr._final import FinalCollector, decide, share_across, validate
+from ace.rr._final import FinalCollector, decide, salvage, share_across
 from ace.rr._subcalls import SubCaller
 from ace.rr._tracing import set_attributes, span
 from ace.rr._variables import VariableTracker
 from ace.rr.config import RRConfig
-from ace.rr.extract import extract
+from ace.rr.extract import extract, reflection_value
 from ace.rr.ledger import Ledger
 from ace.rr.transcript import ChildSession, Iteration, SubCall, Transcript
 
@@ -200,7 +200,7 @@ class RRSession:
             result = self._loop(sandbox, transcript)
             if result is not None:
                 return result
-            return self._shared(self._finish_without_final(tasks[0], transcript))
+            return self._shared(self._finish_without_final(transcript))
         finally:
             sandbox.close()
 
@@ -517,11 +517,11 @@ class RRSession:
         )
 
     # ------------------------------------------------------------------ endings
-    def _finish_without_final(self, task: TaskInfo, transcript: Transcript) -> ReflectorOutput:
+    def _finish_without_final(self, transcript: Transcript) -> ReflectorOutput:
         reason = transcript.notes[-1] if transcript.notes else "the session ended"
         if self.config.enable_fallback_synthesis:
             self._progress("synthesis")
-            reflection = self._synthesise(task, reason, transcript)
+            reflection = self._synthesise(reason, transcript)
             if reflection is not None:
                 transcript.outcome = "synthesis"
                 reflection.raw.update({"timeout": True, "synthesised": True, "reason": reason})
@@ -529,36 +529,40 @@ class RRSession:
         transcript.outcome = "timeout"
         return _timeout_reflection(reason, transcript)
 
-    def _synthesise(
-        self, task: TaskInfo, reason: str, transcript: Transcript
-    ) -> ReflectorOutput | None:
-        notes = "\n\n".join(
-            f"# iteration {it.index}\n{it.code[:1500]}\n--- output ---\n{_cut(it.stdout + it.stderr, 1500)}"
-            + (f"\n--- error --- {it.error}" if it.error else "")
-            for it in transcript.iterations
-        )
-        prompt = render_prompt(
-            "rr/synthesis.j2",
-            reason=reason,
-            question=task.question or "(not recorded)",
-            marker=self.marker,
-            notes=_cut(notes, self.config.max_context_chars // 2) or "(no cell ran)",
-        )
-        self.conversation.add_log({"role": "user", "content": prompt})
+    def _synthesise(self, reason: str, transcript: Transcript) -> ReflectorOutput | None:
+        # The request continues the main conversation (the previews and every kept turn),
+        # so a server with a prefix cache only reads the new message.
+        request = render_prompt("rr/synthesis.j2", reason=reason)
+        messages = self.conversation.messages()
+        if messages[-1]["role"] == "user":
+            messages[-1] = {"role": "user", "content": f"{messages[-1]['content']}\n\n{request}"}
+        else:
+            messages.append({"role": "user", "content": request})
+        self.conversation.add_log({"role": "user", "content": request})
         with span("rr synthesis"):
             try:
                 reply = self.synthesis.complete(
-                    [{"role": "user", "content": prompt}], max_tokens=self.config.main_max_tokens
+                    messages,
+                    max_tokens=self.config.main_max_tokens,
+                    temperature=self.config.temperature,
                 )
             except (BudgetExceededError, LLMError) as exc:
                 transcript.notes.append(f"synthesis failed: {exc}")
                 return None
         self.conversation.add_log({"role": "assistant", "content": reply.text})
-        found = extract(reply.text)
-        decision = validate(found.answer) if found.answer is not None else None
-        if decision is None or decision.accepted is None:
-            transcript.notes.append("synthesis reply was not a valid reflection")
+        answer = reflection_value(reply.text)
+        if answer is None:
+            transcript.notes.append("synthesis reply held no reflection JSON")
             return None
+        decision, dropped = salvage(answer)
+        if decision.accepted is None:
+            transcript.notes.append(
+                f"synthesis reply was not a valid reflection: {decision.rejection}"
+            )
+            return None
+        if dropped:
+            transcript.notes.append(f"synthesis: dropped invalid parts {', '.join(dropped)}")
+            decision.accepted.raw["dropped"] = dropped
         return decision.accepted
 
     def _progress(self, phase: str) -> None:
