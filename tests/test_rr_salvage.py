@@ -62,7 +62,9 @@ def test_wholly_wrong_fields_go_and_an_empty_reflection_is_refused() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 field_names = st.sampled_from(
@@ -122,8 +124,7 @@ def test_synthesis_continues_the_conversation_and_salvages_the_reply() -> None:
     # The synthesis request is the conversation so far plus one request: the model has the
     # step previews and the last cell's feedback, and the server can reuse its prefix cache.
     sent = model.requests[-1].messages
-    assert sent[:-1] == model.requests[-2].messages + [
-        {"role": "assistant", "content": code_reply("x = 1")}
-    ]
+    last_reply = {"role": "assistant", "content": code_reply("x = 1")}
+    assert sent[:-1] == [*model.requests[-2].messages, last_reply]
     assert "The tool returned 41." in sent[1]["content"]
     assert sent[-1]["role"] == "user" and "no more code will run" in sent[-1]["content"]
