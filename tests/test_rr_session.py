@@ -377,3 +377,14 @@ def test_show_vars_lists_names_from_earlier_cells() -> None:
     assert (
         "'counts': 'defined in iteration 1'" in shown and "'helper'" in shown and "'trace'" in shown
     )
+
+
+def test_a_resent_failing_cell_is_called_out() -> None:
+    broken = "with open('trace.json') as f:\n    data = f.read()"
+    model = ScriptedModel([code_reply(broken), code_reply(broken), code_reply(EXPLORE)])
+    config = RRConfig(max_iterations=3, enable_fallback_synthesis=False)
+    RRStep(model.name, config).analyse(small_trace())
+    first, second = (request.messages[-1]["content"] for request in model.requests[1:3])
+    assert "same as iteration" not in first
+    assert "same as iteration 1's, which failed too" in second
+    assert "no files to open" in model.requests[0].messages[1]["content"]

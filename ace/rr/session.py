@@ -251,6 +251,7 @@ class RRSession:
                     transcript.outcome = "direct_json" if iteration.kind == "json" else "final"
                     self.conversation.add_log({"role": "assistant", "content": reply.text})
                     return accepted
+                note = _join(note, _repeat_note(iteration, transcript.iterations[:-1]))
                 feedback = self._feedback(iteration, note)
                 self.conversation.add_turn(i, reply.text, feedback, _digest(iteration))
         transcript.notes.append(f"no FINAL after {self.config.max_iterations} iterations")
@@ -621,6 +622,20 @@ def _digest(iteration: Iteration) -> str:
         if first_line
         else iteration.kind
     )
+
+
+def _repeat_note(iteration: Iteration, earlier: list[Iteration]) -> str | None:
+    """Small models resend a failing cell verbatim; say so, so the next try differs."""
+    if not iteration.error or not iteration.code.strip():
+        return None
+    for previous in reversed(earlier):
+        if previous.error and previous.code.strip() == iteration.code.strip():
+            return (
+                f"This cell is the same as iteration {previous.index}'s, which failed too; "
+                "sending it again cannot work. Write different code: `trace` is already "
+                "loaded, e.g. print(trace.preview(0))."
+            )
+    return None
 
 
 def _join(*parts: str | None) -> str | None:
