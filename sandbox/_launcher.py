@@ -1,4 +1,4 @@
-"""Last host-side step before the kernel: join the pids cgroup, set rlimits, exec the walls.
+"""Last host-side step before the kernel: join the cgroups, set rlimits, exec the walls.
 
 Run as a script (``python -I -S _launcher.py SPEC_JSON``) so that it imports only the
 standard library and starts in a few milliseconds. Applying the limits here, in the process
@@ -6,7 +6,7 @@ that becomes bwrap (or unshare) and then the kernel, means every process of the 
 inherits them and nothing of the sandbox ever runs unlimited: no ``preexec_fn`` (not
 thread-safe in the host) and no race between starting the kernel and limiting it.
 
-SPEC_JSON: {"cgroup": path or null, "rlimits": {"RLIMIT_AS": [soft, hard], ...},
+SPEC_JSON: {"cgroups": [path, ...], "rlimits": {"RLIMIT_AS": [soft, hard], ...},
 "argv": [...]}; -1 means unlimited.
 """
 
@@ -19,9 +19,10 @@ import sys
 
 
 def apply_and_exec(spec: dict[str, object]) -> None:
-    """Join the cgroup, lower the rlimits, then replace this process with spec["argv"]."""
-    cgroup = spec.get("cgroup")
-    if isinstance(cgroup, str):
+    """Join the cgroups, lower the rlimits, then replace this process with spec["argv"]."""
+    cgroups = spec.get("cgroups", [])
+    assert isinstance(cgroups, list)
+    for cgroup in cgroups:
         with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
             procs.write("0")
     rlimits = spec.get("rlimits", {})

@@ -108,9 +108,15 @@ def judge_probes(
     # allowed_env: variables the sandbox set itself; any other host variable is a leak.
     expected_rlimits: dict[str, int | None],
     process_limit: str,
+    memory_limit: str,
+    tree_memory_bytes: int | None,
     scratch_bytes: int | None,
 ) -> IsolationReport:
-    """On the host: turn the kernel's observations into an `IsolationReport`."""
+    """On the host: turn the kernel's observations into an `IsolationReport`.
+
+    `process_limit` and `memory_limit` are what the host set up and checked itself (cgroup
+    membership); a claimed "rlimit-as" also needs the limit to be seen inside the kernel.
+    """
     details: dict[str, str] = {}
     names = set(seen.get("env_names", []))
     leaked_env = sorted((names & set(os.environ)) - allowed_env)
@@ -146,6 +152,14 @@ def judge_probes(
     )
     details["scratch_tmpfs"] = f"{seen.get('scratch_fs')} of {seen.get('scratch_bytes')} bytes"
     details["process_limit"] = process_limit
+    per_process = seen_limits.get("memory")
+    if memory_limit == "rlimit-as" and per_process is None:
+        memory_limit = "none"
+    tree = "" if tree_memory_bytes is None else f"{tree_memory_bytes} bytes for the tree, "
+    details["memory_limit"] = (
+        f"{memory_limit}: {tree if memory_limit == 'cgroup-memory' else ''}"
+        f"RLIMIT_AS {per_process} bytes per process"
+    )
     return IsolationReport(
         launcher=launcher,
         environment=not leaked_env,
@@ -155,6 +169,7 @@ def judge_probes(
         mount_namespace=separate("mnt"),
         user_namespace=separate("user"),
         process_limit=process_limit,
+        memory_limit=memory_limit,
         resource_limits=not unmet,
         scratch_tmpfs=tmpfs,
         rlimits=seen_limits,

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from sandbox._cgroup import PidsCgroup
+from sandbox._cgroup import TreeCgroups
 
 LOG_KEEP_BYTES = 64 * 1024
 
@@ -124,7 +124,7 @@ class KernelProcess:
     """One started kernel: the launcher's process (which became bwrap/unshare/python)."""
 
     def __init__(
-        self, argv: list[str], env: dict[str, str], cwd: str, cgroup: PidsCgroup | None
+        self, argv: list[str], env: dict[str, str], cwd: str, cgroup: TreeCgroups | None
     ) -> None:
         self.cgroup = cgroup
         self.popen: subprocess.Popen[bytes] = _SPAWNER.run(

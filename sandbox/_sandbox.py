@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import _exit, _walls
-from sandbox._cgroup import PidsCgroup
+from sandbox._cgroup import TreeCgroups
 from sandbox._client import KernelConnection, write_connection_file
 from sandbox._hostcall import HostFunctions
 from sandbox._kernel import SETTINGS_ENV
@@ -80,23 +80,31 @@ def _uid_process_count() -> int:
 
 
 class _Kernel:
-    """One running kernel: its process tree and its connection."""
+    """One running kernel: its process tree, its own cgroups and its connection."""
 
-    def __init__(self, process: KernelProcess, connection: KernelConnection) -> None:
+    def __init__(
+        self, process: KernelProcess, connection: KernelConnection, cgroups: TreeCgroups
+    ) -> None:
         self.process = process
         self.connection = connection
+        self.cgroups = cgroups
+        self.oom_kills = 0
+        """Processes the OOM killer ended at the tree's memory limit (known once stopped)."""
 
     def stop(self) -> None:
+        """Kill the tree, remove its cgroups (their counters are read first). Idempotent."""
         self.process.kill()
         self.connection.close()
+        self.oom_kills = max(self.oom_kills, self.cgroups.oom_kills())
+        self.cgroups.remove()
 
 
 def _finalize(state: dict[str, Any]) -> None:
-    kernel, cgroup, rundir = state.get("kernel"), state.get("cgroup"), state.get("rundir")
+    kernel, cgroups, rundir = state.get("kernel"), state.get("cgroups"), state.get("rundir")
     if kernel is not None:
         kernel.stop()
-    if cgroup is not None:
-        cgroup.remove()
+    if cgroups is not None:
+        cgroups.remove()
     if rundir is not None:
         _walls.RunDir(rundir).remove()
     state.clear()
@@ -130,6 +138,7 @@ class Sandbox:
         self._closed = False
         self._launcher = ""
         self._process_limit = "none"
+        self._memory_limit = "none"
         self._rlimits: dict[str, tuple[int, int]] = {}
         self._layout: _walls.Layout | None = None
 
@@ -176,6 +185,9 @@ class Sandbox:
         """Kill the kernel's whole process tree and delete its files. Idempotent."""
         self._closed = True
         self._finalizer()
+        # At interpreter exit the finalizer may already have run while another thread (a
+        # pool's refill) was still starting this kernel: clean up what that start added.
+        _finalize(self._state)
 
     def restart(self) -> None:
         """Kill the kernel and start a fresh one with injected data and host functions only.
@@ -211,12 +223,11 @@ class Sandbox:
 
     def kernel_pids(self) -> list[int]:
         """Host pids of the kernel's process tree (for tests and diagnostics)."""
-        kernel, cgroup = self._state.get("kernel"), self._state.get("cgroup")
+        kernel: _Kernel | None = self._state.get("kernel")
         if kernel is None:
             return []
         pids = {kernel.process.pid, *_process_descendants(kernel.process.pid)}
-        if cgroup is not None:
-            pids.update(cgroup.members())
+        pids.update(kernel.cgroups.members())
         return sorted(pids)
 
     # -- the public operations ----------------------------------------------------------
@@ -229,8 +240,9 @@ class Sandbox:
         if not isinstance(code, str):
             raise SandboxConfigError(f"code must be a str, got {type(code).__name__}")
         self._ensure_kernel()
+        kernel: _Kernel = self._state["kernel"]
         outcome = self._send(code, None, self.config.timeout_s)
-        result = self._explain(outcome.result)
+        result = self._explain(outcome.result, kernel.oom_kills)
         if outcome.kill_needed:
             self._revive()
         else:
@@ -332,18 +344,20 @@ class Sandbox:
         self._state["rundir"] = rundir
         _walls.RunDir(rundir).create()
         self._launcher = _walls.choose_launcher(self.config.launcher)
-        cgroup = None
-        if self.config.max_processes is not None:
-            cgroup = PidsCgroup.create(self.config.max_processes)
+        cgroups = TreeCgroups.create(self._cgroup_limits())
+        self._state["cgroups"] = cgroups  # taken by the first kernel; each later one gets new
         nproc = None
-        if cgroup is not None:
-            self._state["cgroup"] = cgroup
+        if "pids" in cgroups.controllers:
             self._process_limit = "cgroup-pids"
         elif self.config.max_processes is not None and os.getuid() != 0:
             # Counted per uid, host processes included: the best a non-root host can do.
             nproc = _uid_process_count() + self.config.max_processes
             self._process_limit = "rlimit-nproc"
         self._rlimits = _clamp_rlimits(self.config, nproc)
+        if "memory" in cgroups.controllers:
+            self._memory_limit = "cgroup-memory"
+        elif "RLIMIT_AS" in self._rlimits:
+            self._memory_limit = "rlimit-as"
         settings = {
             "policy": self.config.policy,
             "max_output_chars": self.config.max_output_chars,
@@ -361,6 +375,14 @@ class Sandbox:
         scratch = None if self.config.scratch_mb is None else self.config.scratch_mb * MiB
         self._layout = _walls.build_layout(self._launcher, _walls.RunDir(rundir), env, scratch)
 
+    def _cgroup_limits(self) -> dict[str, int]:
+        limits: dict[str, int] = {}
+        if self.config.max_processes is not None:
+            limits["pids"] = self.config.max_processes
+        if self.config.tree_memory_mb is not None:
+            limits["memory"] = self.config.tree_memory_mb * MiB
+        return limits
+
     def _start_kernel(self) -> None:
         layout, rundir = self._layout, _walls.RunDir(self._state["rundir"])
         assert layout is not None
@@ -368,21 +390,28 @@ class Sandbox:
             stale.unlink()
         key = KernelConnection.new_key()
         write_connection_file(rundir.conn / "kernel.json", layout.ipc_base, key)
-        cgroup: PidsCgroup | None = self._state.get("cgroup")
+        # Fresh cgroups per kernel: a dead kernel's counters and charges go with it.
+        cgroups: TreeCgroups | None = self._state.pop("cgroups", None)
+        if cgroups is None:
+            cgroups = TreeCgroups.create(self._cgroup_limits())
         spec: dict[str, object] = {
-            "cgroup": str(cgroup.path) if cgroup else None,
+            "cgroups": cgroups.paths,
             "rlimits": self._rlimits,
             "argv": layout.argv,
         }
         cwd = str(rundir.scratch)
-        process = KernelProcess(_walls.launcher_command(spec), layout.env, cwd, cgroup)
+        try:
+            process = KernelProcess(_walls.launcher_command(spec), layout.env, cwd, cgroups)
+        except BaseException:
+            cgroups.remove()
+            raise
         cap = self.config.max_output_chars
         max_message = self.config.max_host_request_bytes + 1 * MiB
         max_message += 256 * MiB if cap is None else 6 * cap + 2 * MAX_ERROR_CHARS
         restore = self.config.restore_max_bytes  # a state delta is JSON text inside JSON
         max_message += 256 * MiB if restore is None else 6 * restore
         connection = KernelConnection(key, max_message)
-        kernel = _Kernel(process, connection)
+        kernel = _Kernel(process, connection, cgroups)
         self._state["kernel"] = kernel
 
         def locate() -> str | None:
@@ -437,11 +466,14 @@ class Sandbox:
             "open_files": self._rlimits.get("RLIMIT_NOFILE", (None,))[0],
             "core": 0,
         }
-        process_limit = self._process_limit
-        cgroup: PidsCgroup | None = self._state.get("cgroup")
+        process_limit, memory_limit = self._process_limit, self._memory_limit
         kernel: _Kernel = self._state["kernel"]
-        if cgroup is not None and kernel.process.pid not in cgroup.members():
+        pids_group, memory_group = kernel.cgroups.holding("pids"), kernel.cgroups.holding("memory")
+        if pids_group is not None and kernel.process.pid not in pids_group.members():
             process_limit = "none"
+        if memory_group is not None and kernel.process.pid not in memory_group.members():
+            memory_limit = "rlimit-as" if "RLIMIT_AS" in self._rlimits else "none"
+        tree = self.config.tree_memory_mb
         scratch = None if self.config.scratch_mb is None else self.config.scratch_mb * MiB
         return judge_probes(
             seen if isinstance(seen, dict) else {},
@@ -449,6 +481,8 @@ class Sandbox:
             allowed_env=set(self._layout.env) | ALLOWED_EXTRA_ENV,
             expected_rlimits=expected,
             process_limit=process_limit,
+            memory_limit=memory_limit,
+            tree_memory_bytes=None if tree is None else tree * MiB,
             scratch_bytes=scratch,
         )
 
@@ -459,7 +493,7 @@ class Sandbox:
         """
         outcome = self._send("", op, OP_TIMEOUT_S)
         if outcome.result.error is not None:
-            error = self._explain(outcome.result).error
+            error = self._explain(outcome.result, 0).error
             raise SandboxRuntimeError(f"sandbox operation {op['op']!r} failed: {error}")
         return outcome.extra
 
@@ -482,16 +516,27 @@ class Sandbox:
             kernel.stop()
         return outcome
 
-    def _explain(self, result: ExecutionResult) -> ExecutionResult:
-        """Add the limits to memory errors and kernel deaths (the model can act on them)."""
+    def _explain(self, result: ExecutionResult, oom_kills: int) -> ExecutionResult:
+        """Add the limits to memory errors and kernel deaths (the model can act on them);
+        `oom_kills` counts the processes the tree's memory limit ended in the kernel's life."""
+        tree = self.config.tree_memory_mb if self._memory_limit == "cgroup-memory" else None
+        per_process = self.config.memory_mb
+        memory = "none per process" if per_process is None else f"{per_process} MB per process"
+        if tree is not None:
+            memory += f", {tree} MB for its whole process tree"
         if result.error is not None and result.error.type == "MemoryError":
-            note = f"the kernel's memory limit is {self.config.memory_mb} MB"
+            note = f"the kernel's memory limit is {memory}"
             result = _replace(result, error=CellError("MemoryError", note, result.error.traceback))
         if result.error is not None and result.error.type == "KernelDied":
+            cause = ""
+            if tree is not None and oom_kills:
+                cause = (
+                    f"; the kernel's process tree reached its memory limit of {tree} MB and "
+                    f"the OOM killer ended {oom_kills} of its processes"
+                )
             message = (
-                f"{result.error.message}; limits: memory {self.config.memory_mb} MB, "
-                f"CPU {self.config.cpu_s} s over the kernel's life; the sandbox restarted the "
-                "kernel"
+                f"{result.error.message}{cause}; limits: memory {memory}, CPU "
+                f"{self.config.cpu_s} s over the kernel's life; the sandbox restarted the kernel"
             )
             result = _replace(result, error=CellError("KernelDied", message))
         return result

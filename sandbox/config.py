@@ -22,7 +22,15 @@ class SandboxConfig:
     """Wall-clock limit of one cell. Time spent inside host calls does not count."""
 
     memory_mb: int | None = 4096
-    """Address-space limit of the kernel (RLIMIT_AS). Big traces need ~4x their size."""
+    """Address-space limit of each process of the kernel's tree (RLIMIT_AS), not of the tree
+    as a whole (see `tree_memory_mb`). Big traces need ~4x their size."""
+
+    tree_memory_mb: int | None = 4096
+    """Memory of the kernel's whole process tree together (a memory cgroup: RAM, tmpfs pages
+    and kernel memory; no swap), so forked children cannot each use `memory_mb`. Past it
+    the OOM killer ends the tree's largest process, which may be the kernel (the sandbox
+    then restarts it). Without a writable memory cgroup only the per-process limit holds;
+    `IsolationReport.memory_limit` says which. The kernel alone uses ~60 MB."""
 
     cpu_s: int | None = 600
     """CPU seconds over the kernel's whole life (RLIMIT_CPU); past it the kernel is killed
@@ -75,6 +83,7 @@ class SandboxConfig:
         positive = {
             "timeout_s": self.timeout_s,
             "memory_mb": self.memory_mb,
+            "tree_memory_mb": self.tree_memory_mb,
             "cpu_s": self.cpu_s,
             "file_size_mb": self.file_size_mb,
             "open_files": self.open_files,
@@ -105,6 +114,11 @@ class SandboxConfig:
             raise SandboxConfigError(
                 f"SandboxConfig.max_processes={self.max_processes} is too low: the kernel "
                 "runs about 12 threads; use 24 or more"
+            )
+        if self.tree_memory_mb is not None and self.tree_memory_mb < 128:
+            raise SandboxConfigError(
+                f"SandboxConfig.tree_memory_mb={self.tree_memory_mb} is too low: the kernel "
+                "alone uses about 60 MB; use 128 or more, or None for no tree limit"
             )
         if self.policy not in ("restricted", "none"):
             raise SandboxConfigError(

@@ -12,6 +12,7 @@ LAYERS = (
     "mount_namespace",
     "user_namespace",
     "process_limit",
+    "memory_limit",
     "resource_limits",
     "scratch_tmpfs",
 )
@@ -102,6 +103,10 @@ class IsolationReport:
     process_limit: str
     """How processes and threads are bounded: "cgroup-pids" (holds for root),
     "rlimit-nproc" (holds only for a non-root host) or "none"."""
+    memory_limit: str
+    """How memory is bounded: "cgroup-memory" (the whole tree, `tree_memory_mb`, on top of
+    the per-process limit), "rlimit-as" (only per process, `memory_mb`: N processes may use
+    N times it) or "none"."""
     resource_limits: bool
     """Memory, CPU, file-size, open-file and core limits were seen inside the kernel."""
     scratch_tmpfs: bool
@@ -127,4 +132,6 @@ class IsolationReport:
         """Whether the named layer (one of `LAYERS`) holds."""
         if name == "process_limit":
             return self.process_limit == "cgroup-pids" or self.process_limit == "rlimit-nproc"
+        if name == "memory_limit":
+            return self.memory_limit == "cgroup-memory" or self.memory_limit == "rlimit-as"
         return bool(getattr(self, name))

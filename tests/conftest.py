@@ -1,8 +1,10 @@
 """Shared test configuration.
 
-Under ``CI=true`` a test skipped because a system package is missing counts as a
-failure: CI installs every system package the suite needs, so such a skip means
-the set-up is broken, not that the test may be ignored.
+Under ``CI=true`` a test skipped because a system package or a kernel capability
+is missing counts as a failure: CI installs every system package the suite needs
+and runs where the sandbox's walls all hold (as the pids cgroup tests already
+require everywhere), so such a skip means the set-up is broken, not that the test
+may be ignored.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ import pytest
 pytest_plugins = ["ace.testing.pytest_plugin"]
 
 MISSING_SYSTEM_PACKAGE = "missing system package"
+MISSING_CAPABILITY = "missing kernel capability"
 
 
 def skip_missing_system_package(package: str, why: str = "") -> None:
     """Skip the current test because a Debian package is absent (a failure under CI=true)."""
     pytest.skip(f"{MISSING_SYSTEM_PACKAGE}: {package}" + (f" ({why})" if why else ""))
+
+
+def skip_missing_capability(capability: str, why: str = "") -> None:
+    """Skip the current test because this machine's kernel or its set-up lacks `capability`
+    (e.g. a writable memory cgroup); a failure under CI=true."""
+    pytest.skip(f"{MISSING_CAPABILITY}: {capability}" + (f" ({why})" if why else ""))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -30,3 +39,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         if MISSING_SYSTEM_PACKAGE in reason:
             report.outcome = "failed"
             report.longrepr = f"CI=true: {reason} (make test installs it; the set-up is broken)"
+        elif MISSING_CAPABILITY in reason:
+            report.outcome = "failed"
+            report.longrepr = f"CI=true: {reason} (CI must run where every wall holds)"

@@ -168,6 +168,7 @@ def test_isolation_report_is_measured_and_complete_with_bwrap(sb: Sandbox) -> No
     assert report.launcher == "bwrap"
     assert report.missing == ()
     assert report.process_limit == "cgroup-pids"
+    assert report.memory_limit in ("cgroup-memory", "rlimit-as")  # tests/*memory_cgroup.py
     assert report.uid == 65534
     assert report.rlimits["core"] == 0
 

@@ -21,6 +21,7 @@ import pytest
 from conftest import skip_missing_system_package
 
 from sandbox import Sandbox, SandboxClosedError, SandboxConfig, SandboxConfigError, SandboxPool
+from sandbox._cgroup import find_hierarchies
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,6 +163,12 @@ for _ in range(600):
 """
 
 
+def cgroups_of(pid: int) -> list[Path]:
+    """Kernel cgroups a host process `pid` made (named sbx-<pid>-...) that still exist."""
+    parents = {h.directory for h in find_hierarchies().values()}
+    return [path for parent in parents for path in parent.glob(f"sbx-{pid}-*")]
+
+
 def run_child(mode: str, launcher: str) -> tuple[subprocess.Popen[str], dict[str, list[object]]]:
     code = CHILD.format(root=str(ROOT), launcher=launcher, mode=mode)
     child = subprocess.Popen(
@@ -191,6 +198,7 @@ def test_sigterm_to_the_host_leaves_no_process_and_no_files(launcher: str) -> No
     assert child.returncode == -signal.SIGTERM, err[-2000:]  # still ends "killed by SIGTERM"
     assert wait_gone(pids) == set()
     assert not any(Path(str(d)).exists() for d in info["dirs"])
+    assert cgroups_of(child.pid) == []
 
 
 @pytest.mark.slow
@@ -200,6 +208,8 @@ def test_an_exception_in_the_host_leaves_no_process_and_no_files() -> None:
     assert child.returncode == 1 and "the host fails" in err
     assert wait_gone({int(p) for p in info["pids"]}) == set()  # type: ignore[call-overload]
     assert not any(Path(str(d)).exists() for d in info["dirs"])
+    # Also the kernel a refill thread was still starting when the host failed.
+    assert cgroups_of(child.pid) == []
 
 
 def test_pool_kernels_start_from_one_long_lived_thread() -> None:
