@@ -28,7 +28,6 @@ from ace.eval import (
     format_report,
     summarise,
 )
-from ace.llm import LLMClient
 from ace.local_model import SMALL_MODEL_RR_SETTINGS, ensure_local_model
 from ace.rr import RRConfig
 from ace.traces import LabelledTrace, load_labelled_traces
@@ -45,8 +44,7 @@ def reflector(name: str, transcripts: Path) -> TraceReflector:
     if name == "rr":
         return RRReflector(MODEL, RR_CONFIG, transcripts_dir=transcripts)
     if name == "simple":
-        # A cap, as the RR has: unbounded, a rambling 1.5B model writes until n_ctx.
-        return SimpleReflector(LLMClient(MODEL, max_tokens=1_024))
+        return SimpleReflector(MODEL)  # replies capped by ace.llm.local.DEFAULT_MAX_TOKENS
     if name == "random":
         return RandomReflector(seed=0)
     raise SystemExit(f"unknown reflector {name!r}: use rr, simple or random")

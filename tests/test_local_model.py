@@ -12,7 +12,7 @@ import pytest
 
 from ace.errors import ConfigurationError, UsageError
 from ace.llm import LLMClient
-from ace.llm.local import DEFAULT_TIMEOUT_S, is_local_model, route
+from ace.llm.local import DEFAULT_MAX_TOKENS, DEFAULT_TIMEOUT_S, is_local_model, route
 from ace.local_model import (
     DEFAULT_MODEL,
     LocalModelError,
@@ -211,8 +211,11 @@ def test_route_sends_local_models_to_the_loopback_server(
     assert routed["model"] == "openai/qwen2.5-coder-1.5b"
     assert routed["api_base"] == "http://127.0.0.1:4321/v1"
     assert routed["timeout"] == DEFAULT_TIMEOUT_S
+    assert routed["max_tokens"] == DEFAULT_MAX_TOKENS
     # llama-cpp-python's server knows json_object with a schema, not OpenAI's json_schema.
     assert routed["response_format"] == {"type": "json_object", "schema": schema}
+    chosen = route({"model": "local", "messages": [], "max_tokens": 50, "timeout": 5})
+    assert (chosen["max_tokens"], chosen["timeout"]) == (50, 5)
 
 
 def test_missing_pieces_are_one_line_errors_naming_the_fix(

@@ -25,6 +25,10 @@ DEFAULT_TIMEOUT_S = 1_800.0
 """Per-request timeout when the caller set none: the server answers one request at a time
 (~10 tokens/s on two cores), so a queued sub-call may wait for several others."""
 
+DEFAULT_MAX_TOKENS = 1_024
+"""Reply cap when the caller set none: uncapped, a rambling 1.5B model writes until the
+context is full (minutes at ~10 tokens/s); 1,024 tokens holds any reflection or update."""
+
 
 def is_local_model(model: object) -> bool:
     """Whether ``model`` names a local model (``local`` or ``local/NAME``)."""
@@ -36,7 +40,8 @@ def route(kwargs: dict[str, Any]) -> dict[str, Any]:
 
     For a local model: the server is started or reused (raises ``LocalModelNotInstalled``
     naming the install command when the extra or the model is missing) and the request goes
-    to it as an OpenAI-compatible model on a loopback ``api_base``.
+    to it as an OpenAI-compatible model on a loopback ``api_base``, with a timeout and a
+    reply cap when the caller set none.
     """
     model = kwargs.get("model")
     if not is_local_model(model):
@@ -53,6 +58,8 @@ def route(kwargs: dict[str, Any]) -> dict[str, Any]:
     }
     if routed.get("timeout") is None:
         routed["timeout"] = DEFAULT_TIMEOUT_S
+    if routed.get("max_tokens") is None:
+        routed["max_tokens"] = DEFAULT_MAX_TOKENS
     if "response_format" in routed:
         routed["response_format"] = _llama_response_format(routed["response_format"])
     return routed
