@@ -216,6 +216,11 @@ def test_route_sends_local_models_to_the_loopback_server(
     assert routed["response_format"] == {"type": "json_object", "schema": schema}
     chosen = route({"model": "local", "messages": [], "max_tokens": 50, "timeout": 5})
     assert (chosen["max_tokens"], chosen["timeout"]) == (50, 5)
+    assert "seed" not in chosen  # greedy: nothing to seed
+    sampled = [route({"model": "local", "messages": [], "temperature": 0.6}) for _ in range(3)]
+    assert len({r["seed"] for r in sampled}) == 3  # each sampled request gets its own seed
+    pinned = route({"model": "local", "messages": [], "temperature": 0.6, "seed": 7})
+    assert pinned["seed"] == 7
 
 
 def test_missing_pieces_are_one_line_errors_naming_the_fix(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from local_model_support import require_local_model, wait_gone
@@ -74,7 +75,7 @@ def test_server_does_not_outlive_its_process(local: None, how: str) -> None:
         from ace.llm import LLMClient
         from ace.local_model import running_server
         LLMClient("local", max_tokens=2).complete("Hi")
-        print(running_server().pid, flush=True)
+        print(running_server().pid, running_server().log_path, flush=True)
         if {how == "sigkill"!r}:
             time.sleep(600)
         """
@@ -85,8 +86,10 @@ def test_server_does_not_outlive_its_process(local: None, how: str) -> None:
         try:
             assert child.stdout is not None
             line = child.stdout.readline()
-            assert line.strip().isdigit(), f"child printed {line!r}"
-            server_pid = int(line)
+            pid_text, _, log_text = line.strip().partition(" ")
+            assert pid_text.isdigit() and log_text, f"child printed {line!r}"
+            server_pid, log = int(pid_text), Path(log_text)
+            assert log.exists()
             if how == "sigkill":
                 child.kill()  # no atexit: the watchdog inside the server must notice
             child.wait(timeout=60)
@@ -94,3 +97,4 @@ def test_server_does_not_outlive_its_process(local: None, how: str) -> None:
             if child.poll() is None:
                 child.kill()
     assert wait_gone(server_pid), f"llama.cpp server {server_pid} outlived its parent ({how})"
+    assert not log.exists(), f"the server's log {log} was left behind ({how})"

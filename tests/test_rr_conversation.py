@@ -33,7 +33,7 @@ def test_long_sessions_stay_within_max_context_chars_and_warn_near_the_limit() -
     trace = Trace.model_validate(
         {"id": "t", "format": "ace", "steps": [{"index": 0, "content": "x" * 50_000, "agent": "a"}]}
     )
-    replies = [code_reply("print(trace.text(0)[:3000])") for _ in range(5)]
+    replies = [code_reply(f"print(trace.text(0)[{i}:{i} + 3000])") for i in range(5)]
     replies.append(code_reply(f"FINAL({reflection('a', 0)!r})"))
     model = ScriptedModel(replies)
     config = RRConfig(max_iterations=6, max_context_chars=8_000, max_output_chars=3_000)

@@ -60,6 +60,44 @@ def test_wholly_wrong_fields_go_and_an_empty_reflection_is_refused() -> None:
     assert salvage(["not", "a", "dict"])[0].rejection == "the reply is a list, not a dict"
 
 
+def test_an_attribution_put_under_another_key_is_recovered() -> None:
+    # What the 1.5B model wrote: "attribution": null, the step it meant under another key.
+    answer = {
+        "reasoning": "The revision count was wrong.",
+        "correct_approach": {
+            "step": "4",
+            "agent": "DataVerification_Expert",
+            "role": "correct_approach",
+            "content": "Use a reliable source.",
+        },
+        "attribution": None,
+    }
+    decision, dropped = salvage(answer)
+    out = decision.accepted
+    assert out is not None and out.attribution is not None and dropped == []
+    assert (out.attribution.agent, out.attribution.step) == ("DataVerification_Expert", 4)
+    assert out.raw["attribution_from"] == "correct_approach"
+    assert out.correct_approach  # the field itself is kept, as text
+
+    nested = {"reasoning": "r", "extracted_learnings": [{"evidence": {"agent": "a", "step": 2}}]}
+    found = salvage(nested)[0].accepted
+    assert found is not None and found.attribution is not None and found.attribution.step == 2
+    assert found.raw["attribution_from"] == "extracted_learnings.0.evidence"
+
+
+def test_a_stated_attribution_is_never_replaced() -> None:
+    answer = {
+        "reasoning": "r",
+        "attribution": {"agent": "planner", "step": 0},
+        "correct_approach": {"agent": "calculator", "step": 1},
+    }
+    out = salvage(answer)[0].accepted
+    assert out is not None and out.attribution is not None
+    assert (out.attribution.agent, out.attribution.step) == ("planner", 0)
+    assert "attribution_from" not in out.raw
+    assert salvage({"reasoning": "r", "attribution": None})[0].accepted.attribution is None  # type: ignore[union-attr]
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda inner: (
@@ -80,7 +118,11 @@ def test_salvage_never_raises_and_keeps_only_valid_data(value: dict[str, Any]) -
         ReflectorOutput.model_validate(decision.accepted.model_dump())
     plain = validate(value)
     if plain.accepted is not None:  # a valid answer is taken as it is
-        assert decision.accepted == plain.accepted and dropped == []
+        assert decision.accepted is not None and dropped == []
+        if "attribution_from" in decision.accepted.raw:  # unless it named no step
+            assert plain.accepted.attribution is None or plain.accepted.attribution.step is None
+        else:
+            assert decision.accepted == plain.accepted
 
 
 def test_reflection_value_reads_json_python_literals_and_unrun_final_calls() -> None:

@@ -388,3 +388,41 @@ def test_a_resent_failing_cell_is_called_out() -> None:
     assert "same as iteration" not in first
     assert "same as iteration 1's, which failed too" in second
     assert "no files to open" in model.requests[0].messages[1]["content"]
+
+
+def test_a_cell_resent_after_the_note_ends_exploration_in_synthesis() -> None:
+    # The failing case; a cell that ran cleanly counts the same way (next test).
+    broken = "print(trace[0]['text'])"
+    synth = json.dumps(reflection("calculator", 1, key_insight="from synthesis"))
+    model = ScriptedModel([code_reply(broken)] * 3 + [synth, code_reply(EXPLORE)])
+    result = RRStep(model.name, RRConfig(max_iterations=6)).analyse(small_trace())
+    transcript = result.transcript
+    assert len(transcript.iterations) == 3 and len(model.requests) == 4
+    assert transcript.outcome == "synthesis"
+    assert result.reflection.key_insight == "from synthesis"
+    assert "resent an earlier cell verbatim 2 time(s)" in transcript.notes[-1]
+    synthesis_request = model.requests[3].messages[-1]["content"]
+    assert "resent an earlier cell verbatim" in synthesis_request
+    assert "not their mistakes" in synthesis_request
+    assert '"agent" is one of planner, calculator, "step" a number from 0 to 2' in synthesis_request
+    replies = [m["content"] for m in transcript.messages if m["role"] == "assistant"]
+    assert replies.count(code_reply(broken)) == 3  # the turn that ended it is logged too
+
+
+def test_a_clean_cell_resent_is_called_out_then_ends_exploration() -> None:
+    synth = json.dumps(reflection("calculator", 1))
+    model = ScriptedModel([code_reply(EXPLORE)] * 3 + [synth])
+    result = RRStep(model.name, RRConfig(max_iterations=6)).analyse(small_trace())
+    assert len(result.transcript.iterations) == 3 and result.transcript.outcome == "synthesis"
+    first_resend = model.requests[2].messages[-1]["content"]
+    assert "same as iteration 1's, so it showed nothing new" in first_resend
+
+
+def test_resent_cells_run_on_when_the_stop_is_off() -> None:
+    broken = "print(trace[0]['text'])"
+    replies = [code_reply(broken)] * 3 + explore_then_final([EXPLORE], reflection("calculator", 1))
+    model = ScriptedModel(replies)
+    config = RRConfig(max_iterations=5, max_repeated_cells=None)
+    result = RRStep(model.name, config).analyse(small_trace())
+    assert result.transcript.outcome == "final"
+    assert len(result.transcript.iterations) == 5

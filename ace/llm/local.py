@@ -10,6 +10,7 @@ limits and ``completion_cost`` work, and imports nothing heavy.
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 from ace.llm import _litellm
@@ -40,8 +41,8 @@ def route(kwargs: dict[str, Any]) -> dict[str, Any]:
 
     For a local model: the server is started or reused (raises ``LocalModelNotInstalled``
     naming the install command when the extra or the model is missing) and the request goes
-    to it as an OpenAI-compatible model on a loopback ``api_base``, with a timeout and a
-    reply cap when the caller set none.
+    to it as an OpenAI-compatible model on a loopback ``api_base``, with a timeout, a
+    reply cap and (when sampling) a fresh seed when the caller set none.
     """
     model = kwargs.get("model")
     if not is_local_model(model):
@@ -60,6 +61,10 @@ def route(kwargs: dict[str, Any]) -> dict[str, Any]:
         routed["timeout"] = DEFAULT_TIMEOUT_S
     if routed.get("max_tokens") is None:
         routed["max_tokens"] = DEFAULT_MAX_TOKENS
+    if routed.get("seed") is None and (routed.get("temperature") or 0) > 0:
+        # llama.cpp's server otherwise derives each seed from the one saved with the cached
+        # prompt prefix it restores: turns sharing a prefix repeat their seed sequence.
+        routed["seed"] = secrets.randbelow(2**31)
     if "response_format" in routed:
         routed["response_format"] = _llama_response_format(routed["response_format"])
     return routed

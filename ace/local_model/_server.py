@@ -144,7 +144,7 @@ class LocalServer:
         log_path = state / f"{spec.name}-{port}.log"
         command = [
             sys.executable, "-m", "ace.local_model._serve", "--parent-pid", str(os.getpid()),
-            "--", "--model", str(model_path), "--model_alias", spec.name,
+            "--log", str(log_path), "--", "--model", str(model_path), "--model_alias", spec.name,
             "--host", HOST, "--port", str(port),
             "--n_ctx", str(options.n_ctx), "--n_threads", str(options.threads()),
             "--n_threads_batch", str(options.threads()),

@@ -111,6 +111,14 @@ def salvage(value: Any) -> tuple[Decision, list[str]]:
     if not isinstance(value, dict):
         return Decision(rejection=f"the reply is a {type(value).__name__}, not a dict"), []
     data = _prepare(copy.deepcopy(value))
+    recovered_from = None
+    if not _names_a_step(data.get("attribution")):
+        # Weak models leave "attribution" null and put {"agent", "step"} under another key.
+        found = _find_attribution(value, ())
+        if found is not None:
+            path, where = found
+            picked = {k: where[k] for k in ("agent", "step", "reason") if k in where}
+            recovered_from, data["attribution"] = path, _coerce_step(picked)
     dropped: list[str] = []
     for _ in range(_SALVAGE_ROUNDS):
         try:
@@ -126,6 +134,8 @@ def salvage(value: Any) -> tuple[Decision, list[str]]:
             _compact(data)
             dropped.extend(sorted(".".join(map(str, p)) for p in paths))
             continue
+        if recovered_from is not None and output.attribution is not None:
+            output.raw["attribution_from"] = recovered_from
         return _check_content(output), dropped
     return Decision(
         rejection="the reply did not validate after dropping its invalid parts"
@@ -133,6 +143,32 @@ def salvage(value: Any) -> tuple[Decision, list[str]]:
 
 
 _SALVAGE_ROUNDS = 8
+_SEARCH_DEPTH = 4
+
+
+def _names_a_step(attribution: Any) -> bool:
+    return isinstance(attribution, dict) and attribution.get("step") is not None
+
+
+def _find_attribution(value: Any, path: tuple[str, ...]) -> tuple[str, dict[str, Any]] | None:
+    """The first dict below ``value`` with both an agent and a step, and its dotted path."""
+    if len(path) > _SEARCH_DEPTH:
+        return None
+    if isinstance(value, dict):
+        if path and value.get("agent") is not None and value.get("step") is not None:
+            return ".".join(path), value
+        items = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list):
+        items = [(str(i), v) for i, v in enumerate(value)]
+    else:
+        return None
+    for key, item in items:
+        found = _find_attribution(item, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
 _DROPPED = object()
 
 

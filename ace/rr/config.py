@@ -50,6 +50,11 @@ class RRConfig(BaseModel):
     """Kernels an ``RRStep`` keeps started ahead (from its first session on), so later
     sessions and ``rr_query`` children start in milliseconds. Each kernel serves one session
     and is destroyed after it. 0 = start every kernel cold."""
+    max_repeated_cells: int | None = Field(default=2, ge=1)
+    """How many times the model may resend an earlier cell verbatim before the session stops
+    exploring and synthesises its reflection: the same code on the same data shows nothing
+    new, and weak models loop on one cell, each turn costing a full model call. The first
+    resend is answered with a note. None = never stop for this."""
     preview_chars: int = Field(default=300, ge=40)
     """Size of each step preview shown in the first prompt."""
 

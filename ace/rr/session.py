@@ -107,6 +107,8 @@ class RRSession:
         self._subcalls: list[SubCall] = []
         self._children: list[ChildSession] = []
         self._tasks = 1
+        self._scope: tuple[str, int] | None = None
+        """The agents and step count of a single trace, named in the synthesis request."""
         self._started = time.monotonic()
         self._iteration = 0
 
@@ -232,6 +234,7 @@ class RRSession:
     # ------------------------------------------------------------------ the loop
     def _loop(self, sandbox: Sandbox, transcript: Transcript) -> list[ReflectorOutput] | None:
         had_clean_cell = False
+        repeats = 0
         for i in range(1, self.config.max_iterations + 1):
             self._iteration = i
             with span("rr iteration {rr.iteration}", **{"rr.iteration": i}):
@@ -251,7 +254,18 @@ class RRSession:
                     transcript.outcome = "direct_json" if iteration.kind == "json" else "final"
                     self.conversation.add_log({"role": "assistant", "content": reply.text})
                     return accepted
-                note = _join(note, _repeat_note(iteration, transcript.iterations[:-1]))
+                repeated = _repeated_cell(iteration, transcript.iterations[:-1])
+                if repeated is not None:
+                    repeats += 1
+                    limit = self.config.max_repeated_cells
+                    if limit is not None and repeats >= limit:
+                        self.conversation.add_log({"role": "assistant", "content": reply.text})
+                        transcript.notes.append(
+                            f"the model resent an earlier cell verbatim {repeats} time(s) "
+                            f"(iteration {i} repeats iteration {repeated.index})"
+                        )
+                        return None
+                note = _join(note, _repeat_note(repeated))
                 feedback = self._feedback(iteration, note)
                 self.conversation.add_turn(i, reply.text, feedback, _digest(iteration))
         transcript.notes.append(f"no FINAL after {self.config.max_iterations} iterations")
@@ -446,6 +460,7 @@ class RRSession:
         budget = self.config.max_context_chars // 3
         previews = _previews(trace, self.config.preview_chars, budget)
         agents = list(dict.fromkeys(s.agent for s in trace.steps if s.agent))
+        self._scope = (", ".join(agents), len(trace.steps)) if agents and trace.steps else None
         skill_lines = [line for line in skillbook_text.splitlines() if line.startswith("- [")]
         return render_prompt(
             "rr/task.j2",
@@ -533,7 +548,8 @@ class RRSession:
     def _synthesise(self, reason: str, transcript: Transcript) -> ReflectorOutput | None:
         # The request continues the main conversation (the previews and every kept turn),
         # so a server with a prefix cache only reads the new message.
-        request = render_prompt("rr/synthesis.j2", reason=reason)
+        agents, steps = self._scope or ("", 0)
+        request = render_prompt("rr/synthesis.j2", reason=reason, agents=agents, steps=steps)
         messages = self.conversation.messages()
         if messages[-1]["role"] == "user":
             messages[-1] = {"role": "user", "content": f"{messages[-1]['content']}\n\n{request}"}
@@ -564,6 +580,10 @@ class RRSession:
         if dropped:
             transcript.notes.append(f"synthesis: dropped invalid parts {', '.join(dropped)}")
             decision.accepted.raw["dropped"] = dropped
+        if "attribution_from" in decision.accepted.raw:
+            transcript.notes.append(
+                f"synthesis: attribution taken from {decision.accepted.raw['attribution_from']}"
+            )
         return decision.accepted
 
     def _progress(self, phase: str) -> None:
@@ -624,18 +644,28 @@ def _digest(iteration: Iteration) -> str:
     )
 
 
-def _repeat_note(iteration: Iteration, earlier: list[Iteration]) -> str | None:
-    """Small models resend a failing cell verbatim; say so, so the next try differs."""
-    if not iteration.error or not iteration.code.strip():
+def _repeated_cell(iteration: Iteration, earlier: list[Iteration]) -> Iteration | None:
+    """The latest earlier iteration whose cell this one resends verbatim, if any."""
+    code = iteration.code.strip()
+    if not code:
         return None
-    for previous in reversed(earlier):
-        if previous.error and previous.code.strip() == iteration.code.strip():
-            return (
-                f"This cell is the same as iteration {previous.index}'s, which failed too; "
-                "sending it again cannot work. Write different code: `trace` is already "
-                "loaded, e.g. print(trace.preview(0))."
-            )
-    return None
+    return next((p for p in reversed(earlier) if p.code.strip() == code), None)
+
+
+def _repeat_note(previous: Iteration | None) -> str | None:
+    """Small models resend a cell verbatim; say so, so the next turn differs."""
+    if previous is None:
+        return None
+    if previous.error:
+        return (
+            f"This cell is the same as iteration {previous.index}'s, which failed too; "
+            "sending it again cannot work. Write different code: `trace` is already "
+            "loaded, e.g. print(trace.preview(0))."
+        )
+    return (
+        f"This cell is the same as iteration {previous.index}'s, so it showed nothing new. "
+        "Look further (e.g. print(trace.window(i)) around a suspicious step) or call FINAL."
+    )
 
 
 def _join(*parts: str | None) -> str | None:
