@@ -116,9 +116,11 @@ def salvage(value: Any) -> tuple[Decision, list[str]]:
         # Weak models leave "attribution" null and put {"agent", "step"} under another key.
         found = _find_attribution(value, ())
         if found is not None:
-            path, where = found
-            picked = {k: where[k] for k in ("agent", "step", "reason") if k in where}
-            recovered_from, data["attribution"] = path, _coerce_step(picked)
+            location, where = found
+            picked: dict[str, Any] = {
+                k: where[k] for k in ("agent", "step", "reason") if k in where
+            }
+            recovered_from, data["attribution"] = location, _coerce_step(picked)
     dropped: list[str] = []
     for _ in range(_SALVAGE_ROUNDS):
         try:
