@@ -2,9 +2,10 @@
 
 Runs ``rr`` (Recursive Reflector), ``simple`` (single-pass Reflector) and ``random`` on
 the first N algorithm-generated Who&When traces with ``local/qwen2.5-coder-1.5b`` and
-prints one Markdown table (agent and exact-step accuracy, ±1, tokens, seconds per
-trace). Each reflector's full report is saved as JSON next to the table, and results are
-written after every trace so a long run can be watched and interrupted.
+prints one Markdown table (agent and exact-step accuracy, ±1, how often no step was
+named, tokens, median seconds per trace). Each reflector's full report is saved as JSON
+next to the table, and results are written after every trace so a long run can be
+watched and interrupted.
 
 Run (slow: minutes per trace on two cores)::
 
@@ -14,6 +15,7 @@ Run (slow: minutes per trace on two cores)::
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -53,16 +55,18 @@ def reflector(name: str, transcripts: Path) -> TraceReflector:
 def table(reports: list[EvalReport]) -> str:
     """A Markdown table of the reports' summaries."""
     lines = [
-        "| reflector | traces | agent acc. | exact step acc. | step ±1 | errors "
-        "| calls/trace | tokens/trace | s/trace |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| reflector | traces | agent acc. | exact step acc. | step ±1 | no step named "
+        "| errors | calls/trace | tokens/trace | s/trace (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for report in reports:
         s = report.summary
+        unnamed = sum(r.predicted_step is None for r in report.results)
+        median_s = statistics.median(r.duration_s for r in report.results) if report.results else 0
         lines.append(
             f"| {report.reflector} | {s.traces} | {_pct(s.agent_accuracy)} "
-            f"| {_pct(s.step_accuracy)} | {_pct(s.step_within.get(1))} | {s.errors} "
-            f"| {s.calls_per_trace:.1f} | {s.tokens_per_trace:,.0f} | {s.seconds_per_trace:.0f} |"
+            f"| {_pct(s.step_accuracy)} | {_pct(s.step_within.get(1))} | {unnamed} | {s.errors} "
+            f"| {s.calls_per_trace:.1f} | {s.tokens_per_trace:,.0f} | {median_s:.0f} |"
         )
     return "\n".join(lines)
 
