@@ -96,7 +96,7 @@ def _run(trace_path: Path, session_path: Path, out: Path) -> int:
     print(f"\ntranscript: {saved}\n  view it:  ace rr show {saved}")
     print(f"HTML page:  {page}")
     print(
-        "\nRun the same trace with a real model (needs its API key):\n"
+        "\nRun the same trace with a hosted model (needs its API key):\n"
         f"  ace rr analyse {trace_path} --model openai/gpt-4o-mini "
         "--subagent-model openai/gpt-4o-mini --save transcript.json"
     )
