@@ -8,9 +8,9 @@ record of what was said.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -24,20 +24,13 @@ from ace.traces import Trace, load_labelled_trace
 
 pytestmark = pytest.mark.slow
 
-SHORTEST = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "who_and_when"
-    / "algorithm_generated" / "47.json"
-)  # fmt: skip
-"""The shortest algorithm-generated Who&When trace (6.5 kB)."""
+SHORTEST = resources.files("ace.cli") / "demo_data" / "who_and_when_algorithm_generated_47.json"
+"""The shortest algorithm-generated Who&When trace (6.5 kB), bundled with the demo."""
 
 
 @pytest.fixture(scope="module")
 def trace() -> Iterator[Trace]:
     require_local_model()
-    if not SHORTEST.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: Who&When data missing at {SHORTEST}")
-        pytest.skip(f"Who&When data not found at {SHORTEST}")
     yield load_labelled_trace(json.loads(SHORTEST.read_text())).trace
     server = running_server()
     stop_servers()
