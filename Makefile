@@ -30,31 +30,21 @@ system-packages:
 	  echo "installing$$missing"; sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing >/dev/null; fi
 
-# The offline model (`--model local`): llama-cpp-python compiles llama.cpp (a C++ compiler is
-# needed; 5-17 minutes on 2 cores). The wheel is built once per machine into a wheelhouse
-# beside the model cache (~/.cache/ace, or $ACE_CACHE_DIR), so every later clone and CI run
-# installs it in seconds; the 1.1 GB model is pulled once into its models/ folder. The pin is
-# read from pyproject.toml's `local` extra. Skipped without a compiler.
+# The offline model (`--model local`). `python -m ace.local_model._build` compiles
+# llama-cpp-python (the `local` extra's pin) once per machine with a portable recipe
+# (GGML_NATIVE=OFF, an explicit AVX2/FMA/F16C or SSE4.2 baseline, never AVX-512 or AMX: native
+# builds crashed on CPUs with AMX) into a wheelhouse beside the model cache (~/.cache/ace, or
+# $ACE_CACHE_DIR), with the recipe in the wheel's version (0.3.36+ace.r2.avx2), so a changed
+# recipe rebuilds and an old build in .venv is replaced; it installs the wheel when the
+# installed version differs. Then the 1.1 GB model is pulled once and a one-token check
+# proves the library runs on this CPU (remembered per build). Skipped without a compiler.
 ACE_CACHE := $(or $(ACE_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ace)
 WHEELHOUSE := $(ACE_CACHE)/wheels
-LLAMA_CPP := $(shell sed -n 's/.*"\(llama-cpp-python\)\[server\]\(==[0-9.]*\)".*/\1\2/p' pyproject.toml)
-LLAMA_WHEEL := $(subst ==,-,$(subst -,_,$(LLAMA_CPP)))
-LOCAL_STAMP := $(VENV)/.installed-local
-$(LOCAL_STAMP): $(STAMP)
-	@if command -v c++ >/dev/null 2>&1; then \
-	  if ! ls $(WHEELHOUSE)/$(LLAMA_WHEEL)-*.whl >/dev/null 2>&1; then \
-	    echo "building $(LLAMA_CPP) once for this machine into $(WHEELHOUSE) (several minutes)"; \
-	    mkdir -p $(WHEELHOUSE) && build=$$(mktemp -d $(WHEELHOUSE)/.build.XXXXXX) && \
-	    nice -n 10 $(PY) -m pip wheel --quiet --no-deps --disable-pip-version-check \
-	      --wheel-dir $$build '$(LLAMA_CPP)' && mv $$build/*.whl $(WHEELHOUSE)/; \
-	    status=$$?; rm -rf $$build; [ $$status = 0 ] || exit $$status; \
-	  fi; \
-	  $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,local]' \
-	    --override constraints/overrides.txt --find-links $(WHEELHOUSE) && touch $(LOCAL_STAMP); \
-	else echo "no C++ compiler: skipping the local model (apt-get install g++ to enable it)"; fi
 
-local: $(LOCAL_STAMP)
-	@if [ -f $(LOCAL_STAMP) ]; then $(VENV)/bin/ace model pull; fi
+local: setup
+	@$(PY) -m ace.local_model._build --wheelhouse $(WHEELHOUSE)
+	@if $(PY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("llama_cpp") is None)'; then \
+	  $(VENV)/bin/ace model pull && $(VENV)/bin/ace model check; fi
 
 demo: setup system-packages local
 	$(VENV)/bin/ace demo

@@ -7,7 +7,12 @@ import time
 
 import pytest
 
-from ace.local_model import local_model_available
+from ace.local_model import (
+    LocalLibraryError,
+    check_library,
+    local_model_available,
+    require_installed,
+)
 
 MISSING = (
     "needs the `local` extra and the pulled model "
@@ -16,12 +21,17 @@ MISSING = (
 
 
 def require_local_model() -> None:
-    """Skip without the real local model; under CI=true that is a failure instead."""
-    if local_model_available():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true: {MISSING}")
-    pytest.skip(MISSING)
+    """Skip without the real local model (under CI=true that is a failure instead); fail
+    with the named cause when the installed llama.cpp does not run on this CPU, so no
+    local-model test fails with a bare connection error."""
+    if not local_model_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {MISSING}")
+        pytest.skip(MISSING)
+    try:
+        check_library(require_installed())  # remembered per build: a file read after the first
+    except LocalLibraryError as exc:
+        pytest.fail(str(exc))
 
 
 def wait_gone(pid: int, timeout: float = 15.0) -> bool:

@@ -30,14 +30,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_local(trace_path: Path, out: Path) -> int:
-    """The same analysis with the real local model, when it is installed."""
-    from ace.local_model import LocalModelNotInstalled, require_installed
+    """The same analysis with the real local model, when it is installed.
+
+    Not installed: one line, exit 0 (the scripted session is the demo). A llama.cpp that
+    crashes, or a server that dies: one line naming the cause, exit 1. A session that runs
+    but analyses badly is a result like any other (exit 0).
+    """
+    from ace.local_model import LocalModelNotInstalled, LocalServerError, require_installed
+    from ace.local_model._check import check_library
 
     try:
-        require_installed()
+        check_library(require_installed())
     except LocalModelNotInstalled as exc:
-        print(f"\n(local model not available: {exc}; the scripted session above is the demo)")
+        print(f"\nskipped the real-model part: {exc}; the scripted session above is the demo")
         return 0
+    except LocalServerError as exc:
+        print(f"\nthe real-model part cannot run: {exc}")
+        return EXIT_RUN_ERROR
     from ace.cli._models import resolve
     from ace.cli._session import print_result, rr_config, run_session, save_outputs
     from ace.traces import load_labelled_traces
@@ -57,6 +66,10 @@ def _run_local(trace_path: Path, out: Path) -> int:
     labels = labelled.labels
     print(f"Who&When's label: agent {labels.mistake_agent}, step {labels.mistake_step}")
     print(f"transcript: {saved}\nHTML page:  {page}")
+    cause = result.transcript.cause or ""
+    if cause.startswith(("LocalServerError", "LocalLibraryError")):
+        print(f"\nthe real-model part failed: {cause}")
+        return EXIT_RUN_ERROR
     return 0
 
 

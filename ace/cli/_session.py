@@ -100,6 +100,8 @@ def print_result(result: RRResult, *, as_json: bool = False) -> None:
         f"{facts.calls or 0}{budget} calls · {facts.tokens:,} tokens · "
         f"{money(facts.cost_usd)} · {transcript.duration_s:.1f} s"
     )
+    if transcript.cause:
+        print(f"cause: {transcript.cause}")
 
 
 def session_failed(result: RRResult) -> str | None:
@@ -107,5 +109,5 @@ def session_failed(result: RRResult) -> str | None:
     transcript = result.transcript
     if transcript.outcome in _CLEAN_OUTCOMES:
         return None
-    reason = transcript.notes[-1] if transcript.notes else transcript.outcome
+    reason = transcript.cause or (transcript.notes[-1] if transcript.notes else transcript.outcome)
     return f"the session ended with outcome {transcript.outcome!r}: {reason}"

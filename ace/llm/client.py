@@ -258,6 +258,9 @@ class LLMClient:
         if not isinstance(exc, tuple(litellm.LITELLM_EXCEPTION_TYPES)):
             raise exc
         summary = f"{type(exc).__name__}: {_first_line(exc)}"
+        cause = local.failure_cause(self.model)
+        if cause is not None:
+            summary = f"{summary}; cause: {cause}"
         if not is_retryable(exc, litellm):
             raise NonRetryableError(
                 f"{self.model}: {summary} (not retried: retrying cannot fix this)",

@@ -51,6 +51,7 @@ def route(kwargs: dict[str, Any]) -> dict[str, Any]:
 
     spec = spec_for(str(model))
     server = ensure_server(spec)
+    server.requests += 1
     routed = {
         **kwargs,
         "model": f"openai/{spec.name}",
@@ -68,6 +69,18 @@ def route(kwargs: dict[str, Any]) -> dict[str, Any]:
     if "response_format" in routed:
         routed["response_format"] = _llama_response_format(routed["response_format"])
     return routed
+
+
+def failure_cause(model: str) -> str | None:
+    """For a local model whose server has died: how (signal or status, log); else None.
+
+    Lets a failed request name the cause instead of the connection error it caused.
+    """
+    if not is_local_model(model):
+        return None
+    from ace.local_model._server import server_failure
+
+    return server_failure(spec_for(model))
 
 
 def _llama_response_format(response_format: Any) -> Any:

@@ -4,6 +4,7 @@
 
     ace model pull          fetch the model (1.1 GB) into the cache, verified
     ace model list          what is pulled and where
+    ace model check         does the installed llama.cpp run on this CPU (one token)
 
 ``LLMClient("local/qwen2.5-coder-1.5b")`` (or just ``"local"``) starts llama.cpp's
 OpenAI-compatible server on 127.0.0.1 as a child process on first use, talks to it through
@@ -14,7 +15,9 @@ neither llama.cpp nor litellm.
 
 from __future__ import annotations
 
+from ace.local_model._check import LibraryCheck, check_library
 from ace.local_model._errors import (
+    LocalLibraryError,
     LocalModelError,
     LocalModelNotInstalled,
     LocalServerError,
@@ -58,6 +61,8 @@ __all__ = [
     "QWEN_CODER_1_5B",
     "SMALL_MODEL_RR_SETTINGS",
     "InstalledModel",
+    "LibraryCheck",
+    "LocalLibraryError",
     "LocalModelError",
     "LocalModelNotInstalled",
     "LocalServer",
@@ -67,6 +72,7 @@ __all__ = [
     "PartFetcher",
     "ServerOptions",
     "cache_dir",
+    "check_library",
     "ensure_local_model",
     "ensure_server",
     "extra_installed",

@@ -1,4 +1,4 @@
-"""``ace model pull | list | serve``: the local model from the command line.
+"""``ace model pull | list | check | serve``: the local model from the command line.
 
 ``add_model_command`` adds the parser (argparse only, so ``ace --help`` stays fast); the
 CLI's dispatcher then calls :func:`run` with the parsed arguments. :func:`main` runs the
@@ -19,7 +19,7 @@ def add_model_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     """Add ``model`` and its subcommands to the ``ace`` parser."""
     model = commands.add_parser(
         "model",
-        help="the offline local model (Qwen2.5-Coder-1.5B via llama.cpp): pull, list, serve",
+        help="the offline local model (Qwen2.5-Coder-1.5B via llama.cpp): pull, list, check, serve",
         description="Use `--model local` anywhere a model is accepted once the model is "
         "pulled and the extra is installed (pip install 'ace-rr[local]').",
     )
@@ -34,6 +34,14 @@ def add_model_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     pull.add_argument("--force", action="store_true", help="pull again even if verified")
     pull.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("list", help="show the known local models, whether pulled, and where")
+    check = sub.add_parser(
+        "check",
+        help="check that the installed llama.cpp runs on this CPU (a one-token completion)",
+        description="Loads the model in a child process and decodes one token. A build for "
+        "another CPU crashes here, and the error names the rebuild command. A passed check "
+        "is remembered per library build.",
+    )
+    check.add_argument("--force", action="store_true", help="check again even if remembered")
     sub.add_parser(
         "serve",
         help="run the llama.cpp server in the foreground for other ace processes to share",
@@ -54,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if command == "list":
         _print_list()
         return 0
+    if command == "check":
+        return _check(force=args.force)
     if command == "serve":
         return _serve()
     raise AssertionError(f"unknown model command {command!r}")
@@ -93,6 +103,18 @@ def _print_list() -> None:
             state = "not pulled (run `ace model pull`)"
         print(f"{row.spec.model_string}{default}  [{row.spec.license}]  {state}")
         print(f"  {row.path}")
+
+
+def _check(*, force: bool) -> int:
+    from ace.local_model._check import check_library
+    from ace.local_model._server import require_installed
+
+    result = check_library(require_installed(), force=force)
+    print(
+        f"llama-cpp-python {result.version} runs on this CPU "
+        f"(one-token check: {result.seconds:.1f} s)\n{result.system_info.strip()}"
+    )
+    return 0
 
 
 def _serve() -> int:

@@ -5,6 +5,13 @@ and a free port, stopped at exit (``atexit``, and a parent watchdog inside the c
 exits that skip ``atexit``). A server started with ``ace model serve`` announces itself in
 a state file and is reused by every process instead (never stopped by them).
 
+A server that dies (a crash, a kill) is noticed at the next request: it is restarted once,
+and if it dies again every later request raises ``LocalServerError`` naming how it died
+(exit status or signal, at which request) and quoting its log, instead of starting a
+fresh server for every retry. Before the first server of a process starts, the installed
+llama.cpp is checked once per build (``_check``), so a library that crashes on this CPU
+is named with its fix.
+
 llama.cpp's server runs one request at a time and queues the rest behind a lock, so
 concurrent sub-calls wait instead of failing; callers need a generous timeout.
 Consecutive requests that share a prefix (the RR conversation) reuse the evaluated
@@ -55,6 +62,9 @@ class ServerOptions:
     """RAM for saved prompt prefixes (llama.cpp's ``--cache_size``)."""
     startup_timeout_s: float = 300.0
     """How long loading the model may take before giving up."""
+    program: tuple[str, ...] | None = None
+    """Run this command instead of llama.cpp's server, with the same arguments (for tests:
+    a stand-in server). The model file and the library check are then not required."""
 
     @classmethod
     def from_env(cls) -> ServerOptions:
@@ -90,6 +100,8 @@ class LocalServer:
         self.pid = pid
         self.process = process
         self.log_path = log_path
+        self.requests = 0
+        """Requests routed to this server so far (to say when it died)."""
 
     def __repr__(self) -> str:
         owner = "owned" if self.owned else "shared"
@@ -110,6 +122,27 @@ class LocalServer:
         if self.process is not None:
             return self.process.poll() is None
         return _pid_alive(self.pid)
+
+    def death(self) -> str:
+        """How this server ended, for an error message: exit status or signal, at which
+        request, and the last lines of its log."""
+        code = self.process.poll() if self.process is not None else None
+        if code is None:
+            how = "is gone"
+        elif code < 0:
+            try:
+                how = f"died with {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        else:
+            how = f"exited with status {code}"
+        when = {0: "before any request", 1: "at its first request"}.get(
+            self.requests, f"after {self.requests} requests"
+        )
+        return (
+            f"the local model server for {self.spec.model_string} (llama.cpp, pid {self.pid}) "
+            f"{how} {when}; log: {_log_tail(self.log_path)}"
+        )
 
     def answers(self, timeout: float = 2.0) -> bool:
         """Whether ``GET /v1/models`` succeeds."""
@@ -137,14 +170,29 @@ class LocalServer:
     def start(cls, spec: ModelSpec, options: ServerOptions | None = None) -> LocalServer:
         """Start a server for ``spec`` as a child process and wait until it answers."""
         options = options or ServerOptions.from_env()
-        model_path = require_installed(spec)
+        if options.program is None:
+            model_path = require_installed(spec)
+            from ace.local_model._check import check_library
+
+            check_library(model_path)
+        else:
+            model_path = Path(spec.filename)
         port = _free_port()
         state = state_dir()
         state.mkdir(parents=True, exist_ok=True)
         log_path = state / f"{spec.name}-{port}.log"
+        launcher = options.program or (
+            sys.executable,
+            "-m",
+            "ace.local_model._serve",
+            "--parent-pid",
+            str(os.getpid()),
+            "--log",
+            str(log_path),
+            "--",
+        )
         command = [
-            sys.executable, "-m", "ace.local_model._serve", "--parent-pid", str(os.getpid()),
-            "--log", str(log_path), "--", "--model", str(model_path), "--model_alias", spec.name,
+            *launcher, "--model", str(model_path), "--model_alias", spec.name,
             "--host", HOST, "--port", str(port),
             "--n_ctx", str(options.n_ctx), "--n_threads", str(options.threads()),
             "--n_threads_batch", str(options.threads()),
@@ -176,11 +224,7 @@ class LocalServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
-                raise LocalServerError(
-                    f"the llama.cpp server for {self.spec.model_string} exited while starting "
-                    f"(status {self.process.returncode if self.process else '?'}): "
-                    f"{_log_tail(self.log_path)}"
-                )
+                raise LocalServerError(f"while starting, {self.death()}")
             if self.answers(timeout=1.0):
                 return
             time.sleep(0.25)
@@ -192,27 +236,70 @@ class LocalServer:
 
 # -- the process-wide registry --------------------------------------------------------------
 
+MAX_RESTARTS = 1
+"""Restarts of a server that died before requests for it fail for the rest of the process."""
+
 _lock = threading.Lock()
 _servers: dict[str, LocalServer] = {}
+_restarts: dict[str, int] = {}
+_failures: dict[str, str] = {}
+"""Per model name: why its server cannot be used in this process (sticky)."""
+_options: dict[str, ServerOptions] = {}
+"""Per model name: the options given to ``ensure_server``, reused when it restarts."""
 _atexit_registered = False
 
 
-def ensure_server(spec: ModelSpec = DEFAULT_MODEL) -> LocalServer:
+def ensure_server(
+    spec: ModelSpec = DEFAULT_MODEL, options: ServerOptions | None = None
+) -> LocalServer:
     """The running server for ``spec``: this process's, a shared one, or a new child.
 
-    Thread-safe: concurrent first calls start one server; the others wait for it.
+    ``options`` are remembered for this model's later starts. A server found dead is restarted at most ``MAX_RESTARTS`` times; after that, and after
+    a failed start or library check, this raises ``LocalServerError`` (or its subclass
+    ``LocalLibraryError``) with the cause, at once, for the rest of the process
+    (``stop_servers()`` forgets it). Thread-safe: concurrent first calls start one server.
     """
     global _atexit_registered
     with _lock:
+        if options is not None:
+            _options[spec.name] = options
+        failure = _failures.get(spec.name)
+        if failure is not None:
+            raise LocalServerError(failure, model=spec.model_string)
         server = _servers.get(spec.name)
         if server is not None and server.alive():
             return server
-        server = _attach_shared(spec) or LocalServer.start(spec)
+        if server is not None:
+            del _servers[spec.name]
+            if _restarts.get(spec.name, 0) >= MAX_RESTARTS:
+                _failures[spec.name] = (
+                    f"{server.death()} (it had been restarted {MAX_RESTARTS} time(s) after an "
+                    "earlier death; not restarted again in this process)"
+                )
+                raise LocalServerError(_failures[spec.name], model=spec.model_string)
+            _restarts[spec.name] = _restarts.get(spec.name, 0) + 1
+        try:
+            server = _attach_shared(spec) or LocalServer.start(spec, _options.get(spec.name))
+        except LocalServerError as exc:
+            _failures[spec.name] = str(exc)
+            raise
         _servers[spec.name] = server
         if server.owned and not _atexit_registered:
             atexit.register(stop_servers)
             _atexit_registered = True
         return server
+
+
+def server_failure(spec: ModelSpec) -> str | None:
+    """Why requests to ``spec``'s server fail, if its server is known to have died."""
+    with _lock:
+        failure = _failures.get(spec.name)
+        server = _servers.get(spec.name)
+    if failure is not None:
+        return failure
+    if server is not None and not server.alive():
+        return server.death()
+    return None
 
 
 def running_server(spec: ModelSpec = DEFAULT_MODEL) -> LocalServer | None:
@@ -223,10 +310,13 @@ def running_server(spec: ModelSpec = DEFAULT_MODEL) -> LocalServer | None:
 
 
 def stop_servers() -> None:
-    """Stop every server this process started (runs at exit)."""
+    """Stop every server this process started (runs at exit) and forget earlier deaths."""
     with _lock:
         servers = list(_servers.values())
         _servers.clear()
+        _restarts.clear()
+        _failures.clear()
+        _options.clear()
     for server in servers:
         server.stop()
 

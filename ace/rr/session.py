@@ -178,6 +178,7 @@ class RRSession:
         except Exception as exc:
             transcript.outcome = "error"
             transcript.notes.append(f"sandbox failed to start: {exc}")
+            _record_cause(transcript, exc)
             return self._shared(
                 _failure_reflection(f"the sandbox could not start ({type(exc).__name__}: {exc})")
             )
@@ -289,9 +290,11 @@ class RRSession:
                 )
             except BudgetExceededError as exc:
                 transcript.notes.append(f"budget reached before iteration {self._iteration}: {exc}")
+                _record_cause(transcript, exc)
                 return None
             except LLMError as exc:
                 transcript.notes.append(f"main model failed at iteration {self._iteration}: {exc}")
+                _record_cause(transcript, exc)
                 return None
             set_attributes(
                 current,
@@ -565,6 +568,7 @@ class RRSession:
                 )
             except (BudgetExceededError, LLMError) as exc:
                 transcript.notes.append(f"synthesis failed: {exc}")
+                _record_cause(transcript, exc)
                 return None
         self.conversation.add_log({"role": "assistant", "content": reply.text})
         answer = reflection_value(reply.text)
@@ -650,6 +654,12 @@ def _repeated_cell(iteration: Iteration, earlier: list[Iteration]) -> Iteration 
     if not code:
         return None
     return next((p for p in reversed(earlier) if p.code.strip() == code), None)
+
+
+def _record_cause(transcript: Transcript, exc: BaseException) -> None:
+    """Keep the first failure as the session's cause; later ones are its symptoms."""
+    if transcript.cause is None:
+        transcript.cause = f"{type(exc).__name__}: {exc}"
 
 
 def _repeat_note(previous: Iteration | None) -> str | None:

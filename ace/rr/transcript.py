@@ -98,6 +98,10 @@ class Transcript(BaseModel):
     final: dict[str, Any] | None = None
     usage: dict[str, Any] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    cause: str | None = None
+    """What first stopped the session early (a model call, the budget, the sandbox), as
+    ``"ErrorType: message"``; None when nothing failed. Later symptoms (a synthesis that
+    could not run because the model was down) go to ``notes``, not here."""
     duration_s: float = 0.0
 
     def summary(self, max_chars: int = 1_000) -> dict[str, Any]:
@@ -132,6 +136,7 @@ class Transcript(BaseModel):
             "usage": self.usage,
             "isolation": self.isolation,
             "notes": self.notes,
+            "cause": self.cause,
             "duration_s": round(self.duration_s, 3),
         }
 
