@@ -18,14 +18,17 @@ $(STAMP): pyproject.toml constraints/overrides.txt | $(PY)
 
 setup: $(STAMP)
 
-# Debian packages the sandbox and the tests need, as command:package pairs: bubblewrap gives
-# the kernel its namespaces, chromium renders the HTML transcript in the viewer tests.
-# apt-get runs (after an update) only when one is missing; root or sudo is needed.
-SYSTEM_PACKAGES := bwrap:bubblewrap chromium:chromium
+# Debian packages the sandbox and the tests need, as command:package pairs (a name starting
+# with "lib" is a shared library, looked up with ldconfig): bubblewrap gives the kernel its
+# namespaces, libseccomp compiles its seccomp filter, chromium renders the HTML transcript
+# in the viewer tests. apt-get runs (after an update) only when one is missing; root or sudo
+# is needed.
+SYSTEM_PACKAGES := bwrap:bubblewrap libseccomp.so.2:libseccomp2 chromium:chromium
 
 system-packages:
-	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
-	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do name="$${pair%%:*}"; \
+	  case "$$name" in lib*) /sbin/ldconfig -p | grep -q "$$name" ;; *) command -v "$$name" >/dev/null 2>&1 ;; esac \
+	    || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing >/dev/null; fi

@@ -1,4 +1,5 @@
-"""The cgroups of one kernel tree: processes plus threads (pids) and memory, v1 or v2.
+"""The cgroups of one kernel tree: processes plus threads (pids), memory and CPU time,
+v1 or v2.
 
 RLIMIT_NPROC is ignored for root (and for bubblewrap's mapped uid when the host is root),
 is shared by every process of one uid and counts the host's own processes; RLIMIT_AS bounds
@@ -31,8 +32,11 @@ MOUNTINFO = Path("/proc/self/mountinfo")
 MEMBERSHIP = Path("/proc/self/cgroup")
 """Where discovery reads this process's cgroup in each hierarchy."""
 
-CONTROLLERS = ("pids", "memory")
-"""The controllers a kernel tree can be limited by."""
+CONTROLLERS = ("pids", "memory", "cpu")
+"""The controllers a kernel tree can be limited by. A ``cpu`` limit is a quota in
+microseconds of CPU time per ``CPU_PERIOD_US`` of wall-clock time."""
+
+CPU_PERIOD_US = 100_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,13 @@ class _LimitFile:
 def _limit_files(controller: str, version: int, limit: int) -> list[_LimitFile]:
     if controller == "pids":
         return [_LimitFile("pids.max", str(limit), True)]
+    if controller == "cpu" and version == 1:
+        return [
+            _LimitFile("cpu.cfs_period_us", str(CPU_PERIOD_US), True),
+            _LimitFile("cpu.cfs_quota_us", str(limit), True),
+        ]
+    if controller == "cpu":
+        return [_LimitFile("cpu.max", f"{limit} {CPU_PERIOD_US}", True)]
     if controller == "memory" and version == 1:
         # memsw (memory + swap) must be >= the memory limit, so it is written second.
         return [
@@ -267,6 +278,21 @@ class TreeCgroups:
         """Kill what is left and delete every cgroup. Idempotent."""
         for group in self.groups:
             group.remove()
+
+    def cpu_quota(self) -> float | None:
+        """The tree's CPU quota in cores, read back from the cgroup, or None without one."""
+        group = self.holding("cpu")
+        if group is None:
+            return None
+        if group.version == 1:
+            quota, period = group.read("cpu.cfs_quota_us"), group.read("cpu.cfs_period_us")
+        else:
+            quota, _, period = (group.read("cpu.max") or "").partition(" ")
+        try:
+            cpu_time, wall = int(quota or ""), int(period or "")
+        except ValueError:  # v2 "max": no quota
+            return None
+        return cpu_time / wall if cpu_time > 0 and wall > 0 else None
 
     def memory_peak(self) -> int | None:
         """Highest memory use of the tree so far, in bytes (v1 ``max_usage_in_bytes``, v2

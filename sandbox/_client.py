@@ -34,8 +34,11 @@ def _packer() -> str:
     return "orjson"
 
 
-def write_connection_file(path: Path, kernel_ipc_base: str, key: str) -> None:
-    """Connection file as the kernel reads it (ports are IPC socket suffixes)."""
+def write_connection_file(
+    path: Path, kernel_ipc_base: str, key: str, owner: int | None = None
+) -> None:
+    """Connection file as the kernel reads it (ports are IPC socket suffixes), owned by
+    the kernel's uid `owner` when the kernel runs as another uid than the host."""
     info = {
         "transport": "ipc",
         "ip": kernel_ipc_base,
@@ -44,7 +47,9 @@ def write_connection_file(path: Path, kernel_ipc_base: str, key: str) -> None:
         "signature_scheme": "hmac-sha256",
         "kernel_name": "ace-sandbox",
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    if owner is not None:
+        os.fchown(fd, owner, owner)
     with os.fdopen(fd, "w") as handle:
         json.dump(info, handle)
 

@@ -390,6 +390,20 @@ class SandboxKernelApp(IPKernelApp):
         super().init_sockets()  # type: ignore[no-untyped-call]
         self.shell_channel_thread = None
 
+    def init_iopub(self, context: zmq.Context[Any]) -> None:
+        """ipykernel's IOPub channel without its pipe for forked subprocesses' output: that
+        pipe is a TCP socket on 127.0.0.1, whose bind makes libzmq list network interfaces
+        over netlink, which the seccomp filter refuses (and cells' children have no output
+        channel to the host anyway)."""
+        from ipykernel.iostream import IOPubThread
+
+        socket = context.socket(zmq.XPUB)
+        socket.linger = 1000
+        self.iopub_port = self._bind_socket(socket, self.iopub_port)  # type: ignore[no-untyped-call]
+        self.iopub_thread = IOPubThread(socket, pipe=False, session=self.session)  # type: ignore[no-untyped-call]
+        self.iopub_thread.start()  # type: ignore[no-untyped-call]
+        self.iopub_socket = self.iopub_thread.background_socket
+
     def init_pdb(self) -> None:
         """No debugger hooks."""
 

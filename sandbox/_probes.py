@@ -9,8 +9,10 @@ leans on host-side facts where it can (namespace ids are compared with the host'
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
+import platform
 import resource
 import secrets
 import socket
@@ -27,6 +29,72 @@ RLIMITS = {
     "core": "RLIMIT_CORE",
     "processes": "RLIMIT_NPROC",
 }
+
+
+PROC_SYS_FILES = (
+    "kernel/core_pattern",
+    "vm/drop_caches",
+    "vm/panic_on_oom",
+    "fs/suid_dumpable",
+    "fs/protected_symlinks",
+)
+"""Host-global settings the probe opens for writing (never writes): a kernel that maps to
+host root could change them, and a ``core_pattern`` pipe runs as host root."""
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
+_AF_VSOCK = 40
+
+
+def _proc_sys() -> dict[str, str]:
+    results: dict[str, str] = {}
+    for name in PROC_SYS_FILES:
+        try:
+            fd = os.open(f"/proc/sys/{name}", os.O_WRONLY)
+        except OSError as exc:
+            results[name] = errno.errorcode.get(exc.errno or 0, str(exc))
+        else:
+            os.close(fd)  # opened, nothing written: the wall is not there
+            results[name] = "opened"
+    return results
+
+
+def _keyctl() -> str:
+    number = _SYS_KEYCTL.get(platform.machine())
+    if number is None:
+        return "unknown architecture"
+    libc = ctypes.CDLL(None, use_errno=True)
+    # KEYCTL_GET_KEYRING_ID of the session keyring, without creating one.
+    if libc.syscall(number, 0, -3, 0) >= 0:
+        return "allowed"
+    return errno.errorcode.get(ctypes.get_errno(), "error")
+
+
+def visible_key_ids() -> list[str]:
+    """Ids of the keys this process may view (first column of /proc/keys)."""
+    try:
+        with open("/proc/keys") as keys:
+            return [line.split()[0] for line in keys if line.strip()]
+    except OSError:
+        return []
+
+
+def _seccomp_mode() -> str:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Seccomp:"):
+                    return line.split()[1]
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _vsock() -> str:
+    try:
+        sock = socket.socket(_AF_VSOCK, socket.SOCK_STREAM)
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno or 0, str(exc))
+    sock.close()
+    return "created"
 
 
 def _namespace_ids() -> dict[str, str | None]:
@@ -97,6 +165,11 @@ def run_probes(params: dict[str, Any]) -> dict[str, Any]:
         "home": os.environ.get("HOME", ""),
         "scratch_bytes": stat.f_blocks * stat.f_frsize,
         "scratch_fs": _filesystem_type(cwd),
+        "proc_sys": _proc_sys(),
+        "keyctl": _keyctl(),
+        "keys": visible_key_ids(),
+        "seccomp": _seccomp_mode(),
+        "vsock": _vsock(),
     }
 
 
@@ -111,11 +184,17 @@ def judge_probes(
     memory_limit: str,
     tree_memory_bytes: int | None,
     scratch_bytes: int | None,
+    host_uids: tuple[int, ...] = (),
+    cpu_limit: str = "none",
+    cpu_quota: float | None = None,
+    seccomp_filter: str = "",
 ) -> IsolationReport:
     """On the host: turn the kernel's observations into an `IsolationReport`.
 
-    `process_limit` and `memory_limit` are what the host set up and checked itself (cgroup
-    membership); a claimed "rlimit-as" also needs the limit to be seen inside the kernel.
+    `process_limit`, `memory_limit`, `cpu_limit` and `host_uids` are what the host set up
+    and checked itself (cgroup membership, ``/proc/PID/status``); a claimed "rlimit-as"
+    also needs the limit to be seen inside the kernel. `seccomp_filter` describes the
+    filter the host installed, for the details.
     """
     details: dict[str, str] = {}
     names = set(seen.get("env_names", []))
@@ -160,6 +239,26 @@ def judge_probes(
         f"{memory_limit}: {tree if memory_limit == 'cgroup-memory' else ''}"
         f"RLIMIT_AS {per_process} bytes per process"
     )
+    unprivileged = bool(host_uids) and 0 not in host_uids
+    details["unprivileged_uid"] = f"host uids of the kernel tree: {sorted(set(host_uids))}"
+    proc_sys = dict(seen.get("proc_sys", {}))
+    opened = sorted(name for name, result in proc_sys.items() if result == "opened")
+    proc_sys_readonly = bool(proc_sys) and not opened
+    details["proc_sys_readonly"] = (
+        f"opened for writing (nothing written): {opened}" if opened else f"refused: {proc_sys}"
+    )
+    shared_keys = sorted(set(seen.get("keys", [])) & set(visible_key_ids()))
+    keyctl = str(seen.get("keyctl"))
+    keyrings = keyctl in ("EPERM", "ENOSYS", "EACCES") and not shared_keys
+    details["keyrings"] = f"keyctl: {keyctl}; host keys visible: {shared_keys}"
+    seccomp = seen.get("seccomp") == "2"
+    details["seccomp"] = (
+        f"filter active; {seccomp_filter}" if seccomp else f"mode {seen.get('seccomp')}"
+    )
+    vsock = str(seen.get("vsock")) not in ("created", "None")
+    details["vsock"] = f"AF_VSOCK socket: {seen.get('vsock')}"
+    quota = "" if cpu_quota is None else f" of {cpu_quota:g} cores for the tree"
+    details["cpu_limit"] = f"{cpu_limit}{quota}"
     return IsolationReport(
         launcher=launcher,
         environment=not leaked_env,
@@ -172,6 +271,13 @@ def judge_probes(
         memory_limit=memory_limit,
         resource_limits=not unmet,
         scratch_tmpfs=tmpfs,
+        unprivileged_uid=unprivileged,
+        proc_sys_readonly=proc_sys_readonly,
+        keyrings=keyrings,
+        seccomp=seccomp,
+        vsock=vsock,
+        cpu_limit=cpu_limit,
+        host_uids=tuple(sorted(set(host_uids))),
         rlimits=seen_limits,
         uid=int(seen.get("uid", -1)),
         details=details,

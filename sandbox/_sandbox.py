@@ -7,6 +7,7 @@ import json
 import os
 import resource
 import secrets
+import signal
 import socket
 import tempfile
 import time
@@ -16,14 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox import _exit, _walls
-from sandbox._cgroup import TreeCgroups
+from sandbox import _exit, _seccomp, _walls
+from sandbox._cgroup import CPU_PERIOD_US, TreeCgroups
 from sandbox._client import KernelConnection, write_connection_file
 from sandbox._hostcall import HostFunctions
 from sandbox._kernel import SETTINGS_ENV
 from sandbox._probes import judge_probes
 from sandbox._process import KernelProcess
 from sandbox._restore import SessionState, describe
+from sandbox._uids import UidSlot
 from sandbox._watchdog import Outcome
 from sandbox.config import MiB, SandboxConfig
 from sandbox.errors import (
@@ -90,6 +92,27 @@ class _Kernel:
         self.cgroups = cgroups
         self.oom_kills = 0
         """Processes the OOM killer ended at the tree's memory limit (known once stopped)."""
+        self.own_pids: frozenset[int] = frozenset()
+        """The launcher's chain (bwrap, its PID 1, the kernel) once the kernel answered:
+        every other process of the tree was started by a cell."""
+
+    def reap_strays(self, timeout_s: float = 2.0) -> int:
+        """SIGKILL every process of the tree that a cell started (they would keep running,
+        and burning CPU, between cells) and wait until they are gone; returns how many."""
+        killed: set[int] = set()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            members = (
+                self.cgroups.members() if self.cgroups.groups else descendants_of(self.process.pid)
+            )
+            strays = [pid for pid in members if pid not in self.own_pids]
+            if not strays or time.monotonic() > deadline:
+                return len(killed)
+            for pid in strays:  # a stray may fork while it is being killed: go round again
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.add(pid)
+            time.sleep(0.001)
 
     def stop(self) -> None:
         """Kill the tree, remove its cgroups (their counters are read first). Idempotent."""
@@ -107,6 +130,9 @@ def _finalize(state: dict[str, Any]) -> None:
         cgroups.remove()
     if rundir is not None:
         _walls.RunDir(rundir).remove()
+    slot = state.get("uid_slot")
+    if slot is not None:  # only once the tree that ran as this uid is gone
+        slot.release()
     state.clear()
 
 
@@ -141,6 +167,9 @@ class Sandbox:
         self._memory_limit = "none"
         self._rlimits: dict[str, tuple[int, int]] = {}
         self._layout: _walls.Layout | None = None
+        self._uid: int | None = None
+        self._seccomp = ""
+        """What the seccomp filter refuses, or why there is none."""
 
     # -- life cycle ---------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -246,6 +275,7 @@ class Sandbox:
         if outcome.kill_needed:
             self._revive()
         else:
+            kernel.reap_strays()
             self._session.apply(outcome.extra.get("state"))
         revival, self._revival = self._revival, None
         if revival is None:
@@ -275,6 +305,7 @@ class Sandbox:
         fd = os.open(
             rundir / "inject" / file_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         )
+        os.fchmod(fd, 0o644)  # the kernel may run as another uid (its folder is private)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         old = self._injected.get(name)
@@ -320,6 +351,7 @@ class Sandbox:
         file_name = f"restore-{secrets.token_hex(4)}.json"
         path = rundir / "inject" / file_name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW)
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as handle:
             handle.write(self._session.payload())
         try:
@@ -344,11 +376,33 @@ class Sandbox:
         self._state["rundir"] = rundir
         _walls.RunDir(rundir).create()
         self._launcher = _walls.choose_launcher(self.config.launcher)
+        run = _walls.RunDir(rundir)
+        if self._launcher == "bwrap" and os.geteuid() == 0:
+            # Never host root: bwrap's user namespace would map the kernel to uid 0.
+            try:
+                slot = UidSlot.acquire()
+            except OSError as exc:
+                raise SandboxStartError(f"no unprivileged uid for the kernel: {exc}") from None
+            self._state["uid_slot"] = slot
+            self._uid = slot.uid
+            run.hand_to(slot.uid)
+        seccomp = False
+        if self._launcher == "bwrap":
+            try:
+                run.seccomp.write_bytes(_seccomp.filter_bpf())
+                seccomp, self._seccomp = True, _seccomp.describe()
+            except _seccomp.SeccompUnavailable as exc:
+                self._seccomp = str(exc)
+        else:
+            self._seccomp = f"no filter with launcher {self._launcher!r} (bwrap installs it)"
         cgroups = TreeCgroups.create(self._cgroup_limits())
         self._state["cgroups"] = cgroups  # taken by the first kernel; each later one gets new
         nproc = None
         if "pids" in cgroups.controllers:
             self._process_limit = "cgroup-pids"
+        elif self.config.max_processes is not None and self._uid is not None:
+            nproc = self.config.max_processes  # the kernel's uid is its own
+            self._process_limit = "rlimit-nproc"
         elif self.config.max_processes is not None and os.getuid() != 0:
             # Counted per uid, host processes included: the best a non-root host can do.
             nproc = _uid_process_count() + self.config.max_processes
@@ -373,7 +427,9 @@ class Sandbox:
             SETTINGS_ENV: json.dumps(settings),
         }
         scratch = None if self.config.scratch_mb is None else self.config.scratch_mb * MiB
-        self._layout = _walls.build_layout(self._launcher, _walls.RunDir(rundir), env, scratch)
+        self._layout = _walls.build_layout(
+            self._launcher, run, env, scratch, uid=self._uid, seccomp=seccomp
+        )
 
     def _cgroup_limits(self) -> dict[str, int]:
         limits: dict[str, int] = {}
@@ -381,6 +437,8 @@ class Sandbox:
             limits["pids"] = self.config.max_processes
         if self.config.tree_memory_mb is not None:
             limits["memory"] = self.config.tree_memory_mb * MiB
+        if self.config.cpus is not None:
+            limits["cpu"] = max(1000, round(self.config.cpus * CPU_PERIOD_US))
         return limits
 
     def _start_kernel(self) -> None:
@@ -389,7 +447,7 @@ class Sandbox:
         for stale in list(rundir.ipc.iterdir()) + list(rundir.conn.iterdir()):
             stale.unlink()
         key = KernelConnection.new_key()
-        write_connection_file(rundir.conn / "kernel.json", layout.ipc_base, key)
+        write_connection_file(rundir.conn / "kernel.json", layout.ipc_base, key, self._uid)
         # Fresh cgroups per kernel: a dead kernel's counters and charges go with it.
         cgroups: TreeCgroups | None = self._state.pop("cgroups", None)
         if cgroups is None:
@@ -397,6 +455,9 @@ class Sandbox:
         spec: dict[str, object] = {
             "cgroups": cgroups.paths,
             "rlimits": self._rlimits,
+            "stage": layout.stage,
+            "uid": self._uid,
+            "seccomp": str(rundir.seccomp) if rundir.seccomp.exists() else None,
             "argv": layout.argv,
         }
         cwd = str(rundir.scratch)
@@ -430,6 +491,7 @@ class Sandbox:
                 f"the sandbox kernel did not start ({exc}; process {process.exit_description()})",
                 kernel_log=process.log.text()[-4000:],
             ) from None
+        kernel.own_pids = frozenset([process.pid, *_process_descendants(process.pid)])
         for name, file_name in self._injected.items():
             self._op({"op": "inject", "name": name, "path": self._inject_path(file_name)})
         for name in self._functions.names():
@@ -473,6 +535,10 @@ class Sandbox:
             process_limit = "none"
         if memory_group is not None and kernel.process.pid not in memory_group.members():
             memory_limit = "rlimit-as" if "RLIMIT_AS" in self._rlimits else "none"
+        cpu_group = kernel.cgroups.holding("cpu")
+        cpu_limit = "rlimit-cpu" if "RLIMIT_CPU" in self._rlimits else "none"
+        if cpu_group is not None and kernel.process.pid in cpu_group.members():
+            cpu_limit = "cgroup-cpu"
         tree = self.config.tree_memory_mb
         scratch = None if self.config.scratch_mb is None else self.config.scratch_mb * MiB
         return judge_probes(
@@ -484,6 +550,10 @@ class Sandbox:
             memory_limit=memory_limit,
             tree_memory_bytes=None if tree is None else tree * MiB,
             scratch_bytes=scratch,
+            host_uids=tuple(_host_uid(pid) for pid in self.kernel_pids()),
+            cpu_limit=cpu_limit,
+            cpu_quota=kernel.cgroups.cpu_quota(),
+            seccomp_filter=self._seccomp,
         )
 
     def _op(self, op: dict[str, Any]) -> dict[str, Any]:
@@ -558,6 +628,22 @@ def _process_descendants(pid: int) -> list[int]:
     from sandbox._process import descendants
 
     return descendants(pid)
+
+
+def descendants_of(pid: int) -> list[int]:
+    """Descendants of `pid` (for a tree without cgroups)."""
+    return _process_descendants(pid)
+
+
+def _host_uid(pid: int) -> int:
+    """The real uid of host process `pid` (-1 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
 
 
 def _check_name(name: str, what: str) -> None:

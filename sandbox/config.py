@@ -36,6 +36,10 @@ class SandboxConfig:
     """CPU seconds over the kernel's whole life (RLIMIT_CPU); past it the kernel is killed
     and the sandbox restarts it."""
 
+    cpus: float | None = 1.0
+    """CPU time the kernel's whole process tree may use per second of wall-clock time (a
+    cpu cgroup quota): 1.0 is one core, however many processes the tree forks."""
+
     file_size_mb: int | None = 256
     """Largest file the kernel may write (RLIMIT_FSIZE)."""
 
@@ -85,6 +89,7 @@ class SandboxConfig:
             "memory_mb": self.memory_mb,
             "tree_memory_mb": self.tree_memory_mb,
             "cpu_s": self.cpu_s,
+            "cpus": self.cpus,
             "file_size_mb": self.file_size_mb,
             "open_files": self.open_files,
             "max_processes": self.max_processes,
@@ -101,6 +106,11 @@ class SandboxConfig:
         for name, value in positive.items():
             if value is not None and not value > 0:
                 raise SandboxConfigError(f"SandboxConfig.{name} must be > 0 or None, got {value!r}")
+        if self.cpus is not None and self.cpus < 0.01:
+            raise SandboxConfigError(
+                f"SandboxConfig.cpus={self.cpus} is too low: the kernel needs at least 0.01 "
+                "of a core (1.0 is one core), or None for no quota"
+            )
         if self.interrupt_grace_s < 0:
             raise SandboxConfigError(
                 f"SandboxConfig.interrupt_grace_s must be >= 0, got {self.interrupt_grace_s!r}"

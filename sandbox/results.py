@@ -15,6 +15,12 @@ LAYERS = (
     "memory_limit",
     "resource_limits",
     "scratch_tmpfs",
+    "unprivileged_uid",
+    "proc_sys_readonly",
+    "keyrings",
+    "seccomp",
+    "vsock",
+    "cpu_limit",
 )
 """Every isolation layer the probes look for, in the order reports list them."""
 
@@ -111,6 +117,27 @@ class IsolationReport:
     """Memory, CPU, file-size, open-file and core limits were seen inside the kernel."""
     scratch_tmpfs: bool
     """The scratch directory is a size-capped tmpfs (not the host's disk)."""
+    unprivileged_uid: bool = False
+    """No process of the kernel's tree runs as host uid 0 (read by the host from
+    ``/proc/PID/status``, not asked of the kernel): a user namespace alone maps the
+    kernel to root when the host is root."""
+    proc_sys_readonly: bool = False
+    """Opening host-global settings under ``/proc/sys`` for writing failed (nothing is
+    written: the probe only opens)."""
+    keyrings: bool = False
+    """``keyctl`` is refused and none of the host's keys is visible in ``/proc/keys``."""
+    seccomp: bool = False
+    """A seccomp filter is active on the kernel (``Seccomp: 2``); `details` lists what it
+    refuses."""
+    vsock: bool = False
+    """An AF_VSOCK socket (a path to hypervisor services no network namespace covers) could
+    not be created."""
+    cpu_limit: str = "none"
+    """How CPU time is bounded: "cgroup-cpu" (a quota per second for the whole tree,
+    `cpus`, on top of the lifetime limit), "rlimit-cpu" (only each process's lifetime
+    RLIMIT_CPU, `cpu_s`: forked children each get it, with no rate limit) or "none"."""
+    host_uids: tuple[int, ...] = ()
+    """Host uids of the kernel tree's processes, as the host reads them."""
     rlimits: dict[str, int | None] = field(default_factory=dict)
     """Soft limits read inside the kernel (None: unlimited)."""
     uid: int = -1
@@ -134,4 +161,6 @@ class IsolationReport:
             return self.process_limit == "cgroup-pids" or self.process_limit == "rlimit-nproc"
         if name == "memory_limit":
             return self.memory_limit == "cgroup-memory" or self.memory_limit == "rlimit-as"
+        if name == "cpu_limit":
+            return self.cpu_limit == "cgroup-cpu" or self.cpu_limit == "rlimit-cpu"
         return bool(getattr(self, name))

@@ -194,6 +194,7 @@ def test_without_a_writable_memory_hierarchy_the_report_says_rlimit_as(
         report = sb.isolation
         assert report.memory_limit == "rlimit-as"
         assert report.process_limit == "cgroup-pids"
+        assert report.cpu_limit == "rlimit-cpu"  # no cpu hierarchy either
         assert report.missing == ()
         assert "rlimit-as" in report.details["memory_limit"]
         assert sb.execute("print(6 * 7)").stdout == "42\n"
@@ -222,7 +223,7 @@ def test_discovery_reads_v1_v2_and_hybrid_views(
         "memory": Hierarchy(1, Path("/sys/fs/cgroup/memory/api/x")),
     }
 
-    (unified / "box" / "cgroup.subtree_control").write_text("cpu pids\n")
+    (unified / "box" / "cgroup.subtree_control").write_text("io pids\n")
     _view(tmp_path, [v2], ["0::/box"])
     assert find_hierarchies() == {"pids": Hierarchy(2, unified / "box")}
 
@@ -247,7 +248,7 @@ def test_tree_memory_config_is_checked() -> None:
     assert SandboxConfig().tree_memory_mb == 4096
     assert SandboxConfig(tree_memory_mb=None).tree_memory_mb is None
     with pytest.raises(ValueError, match="unknown cgroup controllers"):
-        TreeCgroups.create({"cpu": 1})
+        TreeCgroups.create({"io": 1})
 
 
 def test_a_sandbox_without_a_tree_limit_reports_rlimit_as() -> None:

@@ -685,7 +685,8 @@ def _join(*parts: str | None) -> str | None:
 
 def _isolation(sandbox: Sandbox) -> dict[str, Any]:
     report = sandbox.isolation
-    return {"active": list(report.active), "missing": list(report.missing), **asdict(report)}
+    fields = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(report).items()}
+    return {"active": list(report.active), "missing": list(report.missing), **fields}
 
 
 def _failure_reflection(reason: str) -> ReflectorOutput:
