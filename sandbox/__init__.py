@@ -8,6 +8,7 @@ from sandbox._pool import SandboxPool
 from sandbox._sandbox import Sandbox
 from sandbox.config import SandboxConfig
 from sandbox.errors import (
+    FetchError,
     IsolationError,
     IsolationWarning,
     SandboxClosedError,
@@ -23,6 +24,7 @@ __all__ = [
     "LAYERS",
     "CellError",
     "ExecutionResult",
+    "FetchError",
     "IsolationError",
     "IsolationReport",
     "IsolationWarning",

@@ -4,7 +4,10 @@ Runs each cell through the code policy (or plain exec with policy "none") in one
 namespace, captures stdout/stderr into a per-cell capped buffer that travels back inside the
 execute reply, and turns calls of host-function stubs into input requests on the stdin
 channel. The host drives it with execute requests whose metadata may carry a
-``sandbox_op`` (inject, register, probe, restore) instead of user code. After each user
+``sandbox_op`` instead of user code: inject, register, probe, restore, and two that must
+not be steered by what cells left in the namespace: ``fetch`` (a global's value as JSON
+text, serialised here and returned in the reply, never printed) and ``define`` (host
+definitions run in a clean namespace, then published into the session's). After each user
 cell, a `StateRecorder` adds to the reply what the host needs to restore the session's state
 in a new kernel after this one dies.
 
@@ -114,6 +117,24 @@ def _format_traceback(exc: BaseException) -> str:
     return text[-MAX_TRACEBACK_CHARS:]
 
 
+def _as_json(namespace: dict[str, Any], name: str, max_bytes: int) -> str:
+    """Global `name` as JSON text, serialised by this module (not by anything a cell bound):
+    orjson with non-JSON leaves as ``str()``, at most `max_bytes`."""
+    if name not in namespace:
+        raise NameError(f"name {name!r} is not defined")
+    try:
+        import orjson
+
+        data = orjson.dumps(namespace[name], default=str)
+    except ImportError:  # pragma: no cover - orjson is bound into the sandbox
+        data = json.dumps(namespace[name], default=str).encode()
+    except (TypeError, ValueError, RecursionError, OverflowError) as exc:
+        raise ValueError(f"{name!r} cannot be written as JSON: {exc}") from None
+    if len(data) > max_bytes:
+        raise ValueError(f"{name!r} is {len(data)} bytes of JSON, over the {max_bytes}-byte limit")
+    return data.decode()
+
+
 def _load_json_file(path: str) -> Any:
     """Parse a JSON file the host wrote, near the speed of `orjson.loads` on bytes in memory.
 
@@ -177,6 +198,10 @@ class SandboxKernel(Kernel):
         self._cell_parent: dict[str, Any] = {}
         self._cell_ident: Any = b""
         self._cell_active = False
+        self._host_names: dict[str, Any] = {}
+        """What the host put in the namespace (injected data, host-function stubs)."""
+        self._host_calls = True
+        """False while a restore runs: host calls are never replayed."""
         threading.Thread(target=self._flush_loop, name="sandbox-flush", daemon=True).start()
         # Built now (~50 ms: RestrictedPython and the guards), before the host measures or a
         # pool hands the kernel out, not in the session's first cell. A failure is reported
@@ -225,8 +250,11 @@ class SandboxKernel(Kernel):
             self._recorder.keep("HostFunctionError", HostFunctionError)
         return self._namespace
 
-    def _run_cell(self, code: str, filename: str = "<cell>") -> None:
-        namespace = self._get_namespace()
+    def _run_cell(
+        self, code: str, filename: str = "<cell>", namespace: dict[str, Any] | None = None
+    ) -> None:
+        if namespace is None:
+            namespace = self._get_namespace()
         if self._policy is not None:
             compiled = self._policy.compile(code, filename)
             self._policy.exec(compiled, namespace)
@@ -264,6 +292,11 @@ class SandboxKernel(Kernel):
         if not self._cell_active or threading.current_thread() is not threading.main_thread():
             raise HostFunctionError(
                 f"host function {name!r} can only be called from the cell itself, while it runs"
+            )
+        if not self._host_calls:
+            raise HostFunctionError(
+                f"host function {name!r} is disabled while the session's state is restored "
+                "(host calls are never replayed)"
             )
         try:
             payload = json.dumps(
@@ -316,20 +349,46 @@ class SandboxKernel(Kernel):
         namespace = self._get_namespace()
         if kind == "inject":
             value = _load_json_file(op["path"])
-            namespace[op["name"]] = value
+            namespace[op["name"]] = self._host_names[op["name"]] = value
             self._recorder.keep(op["name"], value)
             return {}
         if kind == "register":
             stub = self._make_stub(op["name"])
-            namespace[op["name"]] = stub
+            namespace[op["name"]] = self._host_names[op["name"]] = stub
             self._recorder.keep(op["name"], stub)
             return {}
+        if kind == "fetch":
+            return {"fetched": _as_json(namespace, op["name"], int(op["max_bytes"]))}
+        if kind == "define":
+            return {"defined": self._define(op["source"], namespace)}
         if kind == "restore":
             payload = _load_json_file(op["path"])
-            return self._recorder.restore(
-                payload, namespace, lambda source: self._run_cell(source, "<restore>")
-            )
+            self._host_calls = False
+            try:
+                return self._recorder.restore(
+                    payload, namespace, lambda source: self._run_cell(source, "<restore>")
+                )
+            finally:
+                self._host_calls = True
         raise ValueError(f"unknown sandbox operation {kind!r}")
+
+    def _define(self, source: str, namespace: dict[str, Any]) -> list[str]:
+        """Run host definitions where no cell's name can steer them: a fresh namespace holding
+        only what the host put in (injected data, host functions). Then bind every public
+        name they made into the session's namespace, kept like injected data."""
+        if self._policy is not None:
+            clean = self._policy.new_namespace()
+        else:
+            clean = {"__name__": "__sandbox__", "__builtins__": builtins}
+        clean.update(self._host_names)
+        clean["HostFunctionError"] = HostFunctionError
+        before = set(clean)
+        self._run_cell(source, "<define>", clean)
+        made = {k: v for k, v in clean.items() if k not in before and not k.startswith("_")}
+        for name, value in made.items():
+            namespace[name] = self._host_names[name] = value
+            self._recorder.keep(name, value)
+        return sorted(made)
 
     async def do_execute(  # type: ignore[override]
         self,

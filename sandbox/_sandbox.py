@@ -23,12 +23,13 @@ from sandbox._client import KernelConnection, write_connection_file
 from sandbox._hostcall import HostFunctions
 from sandbox._kernel import SETTINGS_ENV
 from sandbox._probes import judge_probes
-from sandbox._process import KernelProcess
+from sandbox._process import LOG_KEEP_BYTES, KernelProcess
 from sandbox._restore import SessionState, describe
 from sandbox._uids import UidSlot
 from sandbox._watchdog import Outcome
 from sandbox.config import MiB, SandboxConfig
 from sandbox.errors import (
+    FetchError,
     IsolationError,
     IsolationWarning,
     SandboxClosedError,
@@ -155,6 +156,7 @@ class Sandbox:
             self.config.max_host_request_bytes, self.config.max_host_reply_bytes
         )
         self._injected: dict[str, str] = {}  # name -> file name in the inject directory
+        self._defines: list[str] = []  # host definitions, replayed into every new kernel
         self._session = SessionState(self.config.restore_max_bytes)
         self._revival: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self._state: dict[str, Any] = {}
@@ -246,9 +248,17 @@ class Sandbox:
 
     @property
     def kernel_log(self) -> str:
-        """The last ~64 KiB the kernel process wrote to its own fd 1 and 2."""
-        kernel = self._state.get("kernel")
-        return kernel.process.log.text() if kernel else ""
+        """The last ~64 KiB the kernel process wrote to its own fd 1 and 2, and a line
+        counting the messages from the kernel the host dropped (bad signature, oversized,
+        not for the request in flight, ...)."""
+        kernel: _Kernel | None = self._state.get("kernel")
+        if kernel is None:
+            return ""
+        dropped = kernel.connection.drop_report()[:1000]
+        text = kernel.process.log.text()
+        if not dropped:
+            return text
+        return text[-(LOG_KEEP_BYTES - len(dropped) - 2) :] + f"\n{dropped}\n"
 
     def kernel_pids(self) -> list[int]:
         """Host pids of the kernel's process tree (for tests and diagnostics)."""
@@ -315,6 +325,58 @@ class Sandbox:
                 (rundir / "inject" / old).unlink()
         self._op({"op": "inject", "name": name, "path": self._inject_path(file_name)})
 
+    def define(self, source: str) -> ExecutionResult:
+        """Run host-written definitions (under the same code policy as cells) and publish
+        the public names they bind into the session's namespace.
+
+        They run in a clean namespace holding only injected data, host functions and
+        earlier definitions, so no name a cell bound (a shadowed ``print``, ``re`` or
+        ``len``) can steer them; functions they define keep that namespace. A definition
+        that succeeded is replayed into every new kernel, like injected data.
+        """
+        if not isinstance(source, str):
+            raise SandboxConfigError(f"source must be a str, got {type(source).__name__}")
+        self._ensure_kernel()
+        kernel: _Kernel = self._state["kernel"]
+        outcome = self._send("", {"op": "define", "source": source}, self.config.timeout_s)
+        if outcome.result.ok and not outcome.kill_needed:
+            self._defines.append(source)
+        return self._explain(outcome.result, kernel.oom_kills)
+
+    def fetch(self, name: str, *, max_bytes: int = 1_000_000, max_depth: int = 100) -> Any:
+        """The value of the kernel's global `name`, as JSON data.
+
+        The kernel's own code serialises it (orjson; values that are not JSON data become
+        their ``str()``) and returns the text in its reply, so nothing a cell bound or
+        printed can change what the host reads. The host then checks the text's size,
+        parses it and checks its nesting. Raises `FetchError` (a ``ValueError``) saying
+        why when it cannot: no such name, over `max_bytes` or `max_depth`, or the kernel
+        failed (a dead kernel is revived by the next `execute`).
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SandboxConfigError(f"fetch: not a variable name: {name!r}")
+        if not 0 < max_bytes <= FETCH_MAX_BYTES:
+            raise SandboxConfigError(f"fetch: max_bytes must be in 1..{FETCH_MAX_BYTES}")
+        self._ensure_kernel()
+        op = {"op": "fetch", "name": name, "max_bytes": max_bytes}
+        outcome = self._send("", op, self.config.timeout_s)
+        if outcome.result.error is not None:
+            raise FetchError(f"{name!r} could not be fetched: {outcome.result.error}")
+        text = outcome.extra.get("fetched")
+        if not isinstance(text, str) or len(text) > max_bytes:
+            raise FetchError(
+                f"{name!r}: the kernel's answer is not JSON text of at most {max_bytes} bytes"
+            )
+        try:
+            import orjson
+
+            value = orjson.loads(text)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            raise FetchError(f"{name!r}: the kernel's JSON does not parse: {exc}") from None
+        if _depth_over(value, max_depth):
+            raise FetchError(f"{name!r} is nested more than {max_depth} levels deep")
+        return value
+
     def register_host_function(self, name: str, fn: Callable[..., Any]) -> None:
         """Make ``name(...)`` callable from kernel code; `fn` runs on the host, JSON in/out."""
         self._functions.register(name, fn)
@@ -356,7 +418,9 @@ class Sandbox:
             handle.write(self._session.payload())
         try:
             op = {"op": "restore", "path": self._inject_path(file_name)}
-            outcome = self._send("", op, self.config.timeout_s)
+            # Host calls are never replayed: the kernel refuses them during a restore, and
+            # the host answers from an empty table whatever the kernel sends.
+            outcome = self._send("", op, self.config.timeout_s, functions=_NO_FUNCTIONS)
         finally:
             path.unlink()
         if outcome.kill_needed or outcome.result.error is not None:
@@ -466,12 +530,7 @@ class Sandbox:
         except BaseException:
             cgroups.remove()
             raise
-        cap = self.config.max_output_chars
-        max_message = self.config.max_host_request_bytes + 1 * MiB
-        max_message += 256 * MiB if cap is None else 6 * cap + 2 * MAX_ERROR_CHARS
-        restore = self.config.restore_max_bytes  # a state delta is JSON text inside JSON
-        max_message += 256 * MiB if restore is None else 6 * restore
-        connection = KernelConnection(key, max_message)
+        connection = KernelConnection(key, channel_limits(self.config))
         kernel = _Kernel(process, connection, cgroups)
         self._state["kernel"] = kernel
 
@@ -496,6 +555,8 @@ class Sandbox:
             self._op({"op": "inject", "name": name, "path": self._inject_path(file_name)})
         for name in self._functions.names():
             self._op({"op": "register", "name": name})
+        for source in self._defines:  # succeeded before; a failure now shows as a NameError
+            self._send("", {"op": "define", "source": source}, self.config.timeout_s)
 
     def _probe(self) -> IsolationReport:
         assert self._layout is not None
@@ -567,7 +628,13 @@ class Sandbox:
             raise SandboxRuntimeError(f"sandbox operation {op['op']!r} failed: {error}")
         return outcome.extra
 
-    def _send(self, code: str, op: dict[str, Any] | None, timeout: float | None) -> Outcome:
+    def _send(
+        self,
+        code: str,
+        op: dict[str, Any] | None,
+        timeout: float | None,
+        functions: HostFunctions | None = None,
+    ) -> Outcome:
         """One cell or operation under the watchdog; a kernel that must die is killed here."""
         from sandbox._watchdog import run_cell
 
@@ -575,7 +642,7 @@ class Sandbox:
         outcome = run_cell(
             kernel.connection,
             kernel.process,
-            self._functions,
+            self._functions if functions is None else functions,
             code,
             op,
             timeout=timeout,
@@ -610,6 +677,43 @@ class Sandbox:
             )
             result = _replace(result, error=CellError("KernelDied", message))
         return result
+
+
+_NO_FUNCTIONS = HostFunctions(1024, 1024)
+"""Answers every host call with "no host function" (used while a session is restored)."""
+
+FETCH_MAX_BYTES = 4 * MiB
+"""Largest JSON text `Sandbox.fetch` accepts."""
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether `value` nests lists and dicts more than `limit` levels (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def channel_limits(config: SandboxConfig) -> dict[str, int]:
+    """The largest message the host accepts on each channel, from the limits the kernel's
+    own messages respect: the whole (host-capped) cell output, error texts and the state
+    delta on shell, output copies on IOPub, a host call on stdin. JSON escaping is counted
+    in: up to 6 bytes per output character, 2 per byte of JSON text carried as a string."""
+    cap = config.max_output_chars
+    output = 256 * MiB if cap is None else 6 * cap
+    restore = config.restore_max_bytes
+    state = 256 * MiB if restore is None else 2 * restore
+    return {
+        "shell": 1 * MiB + output + 6 * 3 * MAX_ERROR_CHARS + state + 2 * FETCH_MAX_BYTES,
+        "iopub": max(2 * MiB, output + 64 * 1024),
+        "stdin": 2 * config.max_host_request_bytes + 64 * 1024,
+        "control": 64 * 1024,
+    }
 
 
 def _replace(result: ExecutionResult, **changes: Any) -> ExecutionResult:

@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox._client import KernelConnection, Message
+from sandbox._client import KernelConnection
 from sandbox._hostcall import HostFunctions
 from sandbox._process import KernelProcess
+from sandbox._protocol import Message
 from sandbox.results import CellError, ExecutionResult
 
 POLL_S = 0.1
@@ -47,11 +48,6 @@ def _text(value: object, limit: int | None = None) -> str:
     return text if limit is None else text[:limit]
 
 
-def _parent_id(msg: Message) -> object:
-    parent = msg.get("parent_header")
-    return parent.get("msg_id") if isinstance(parent, dict) else None
-
-
 def run_cell(
     connection: KernelConnection,
     process: KernelProcess,
@@ -64,6 +60,7 @@ def run_cell(
     max_output: int | None,
 ) -> Outcome:
     """Execute `code` (or the host operation `op`) and wait for its end under the watchdog."""
+    connection.discard_pending()  # before the clock starts: stale traffic is not the cell's
     started = time.monotonic()
     content = {
         "code": code,
@@ -115,19 +112,17 @@ def run_cell(
             )
             return Outcome(result, kill_needed=True)
         limit = deadline if interrupted_at is None else interrupted_at + grace
-        for channel, msg in connection.poll(min(POLL_S, max(limit - now, 0.0))):
-            if _parent_id(msg) != msg_id:
-                continue
-            kind = msg.get("header", {}).get("msg_type")
+        for channel, msg in connection.poll(min(POLL_S, max(limit - now, 0.0)), msg_id):
+            kind = msg["header"]["msg_type"]
             if channel == "stdin" and kind == "input_request":
-                prompt = msg.get("content", {}).get("prompt")
+                prompt = msg["content"].get("prompt")
                 answer, spent = functions.handle(prompt)
                 connection.send("stdin", "input_reply", {"value": answer}, parent=msg)
                 calls, call_time = calls + 1, call_time + spent
                 deadline += spent
             elif channel == "iopub" and kind == "stream":
-                stream = msg.get("content", {}).get("name")
-                text = _text(msg.get("content", {}).get("text"))
+                stream = msg["content"].get("name")
+                text = _text(msg["content"].get("text"))
                 if stream in partial and (max_output is None or partial_chars < max_output):
                     partial[stream].append(text)
                     partial_chars += len(text)

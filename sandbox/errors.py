@@ -8,6 +8,7 @@ developer's mistakes and for a sandbox that cannot do its job::
     ├── SandboxUsageError          the caller's mistake; fix the call
     │   ├── SandboxConfigError     a SandboxConfig value is out of range
     │   └── SandboxClosedError     the sandbox was used after close()
+    ├── FetchError                 Sandbox.fetch could not return the value; says why
     └── SandboxRuntimeError        the sandbox failed while running
         ├── SandboxStartError      the kernel did not start (keeps the kernel's own log)
         └── IsolationError         require_isolation=True and a layer is missing
@@ -32,6 +33,11 @@ class SandboxConfigError(SandboxUsageError, ValueError):
 
 class SandboxClosedError(SandboxUsageError):
     """The sandbox was used after `close()`."""
+
+
+class FetchError(SandboxError, ValueError):
+    """`Sandbox.fetch` could not return the value: no such name, not JSON data, over the
+    size or depth limit, or the kernel failed while serialising it."""
 
 
 class SandboxRuntimeError(SandboxError):

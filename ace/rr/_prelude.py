@@ -1,4 +1,5 @@
-"""The code the host runs in the kernel on its own behalf (under the same policy)."""
+"""The code the host runs in the kernel on its own behalf (under the same policy), as a
+sandbox definition (`Sandbox.define`): out of reach of the names cells bind."""
 
 from __future__ import annotations
 
@@ -25,10 +26,3 @@ def _view_source() -> str:
 def source(*, subagent: bool) -> str:
     """The first cell of a session: the ``trace`` view (and ``parallel_map`` with sub-calls)."""
     return _view_source() + (_PARALLEL_MAP if subagent else "")
-
-
-def fetch_variable(name: str) -> str:
-    """A cell printing variable ``name`` as JSON (``name`` must already be validated)."""
-    if not name.isidentifier():
-        raise ValueError(f"not a variable name: {name!r}")
-    return f"import json\nprint(json.dumps({name}, default=str))"

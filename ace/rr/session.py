@@ -227,7 +227,9 @@ class RRSession:
         return self._run_prelude(sandbox)
 
     def _run_prelude(self, sandbox: Sandbox) -> str | None:
-        result = sandbox.execute(_prelude.source(subagent=self.config.enable_subagent))
+        # A host definition: run where no cell's names reach it, and replayed by the
+        # sandbox into every new kernel after a death.
+        result = sandbox.define(_prelude.source(subagent=self.config.enable_subagent))
         if result.ok:
             return None
         return f"the trace view could not be built in the kernel: {result.error}"
@@ -377,7 +379,6 @@ class RRSession:
                     "the interpreter and your variables are intact. Use smaller steps."
                 )
             return None
-        problem = self._run_prelude(sandbox)
         ours = _prelude.DEFINED_NAMES
         restored = [n for n in result.restored if n not in ours]
         lost = [n for n in result.lost if n not in ours]
@@ -398,21 +399,15 @@ class RRSession:
             + (f"; lost (could not be restored): {', '.join(lost)}" if lost else "")
             + ". Use smaller steps."
         )
-        return _join(note, problem)
+        return note
 
     def _fetch_variable(self, sandbox: Sandbox, name: str) -> tuple[Any, str | None]:
-        import json
+        from sandbox import FetchError
 
-        result = sandbox.execute(_prelude.fetch_variable(name))
-        if not result.ok:
-            return None, f"FINAL_VAR({name!r}) could not be read: {result.error}"
         try:
-            return json.loads(result.stdout), None
-        except ValueError:
-            return (
-                None,
-                f"FINAL_VAR({name!r}): the variable is not JSON-serialisable (or too large)",
-            )
+            return sandbox.fetch(name), None
+        except FetchError as exc:
+            return None, f"FINAL_VAR({name!r}) could not be read: {exc}"
 
     def _rr_query(self, question: Any = None, data: Any = None) -> dict[str, Any]:
         """Host side of ``rr_query``: a child session over ``data`` with a share of the budget."""
