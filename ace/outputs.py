@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ace.updates import UpdateBatch
 
@@ -42,6 +42,22 @@ class SkillTag(BaseModel):
     tag: TagName
 
 
+MAX_STEP = 10**9
+"""Steps at or above this are no step: a number of thousands of digits is not an index."""
+
+
+def step_number(value: object) -> object:
+    """A model's step as an index: ``"5"`` and ``"step 5"`` give 5 (ASCII digits only:
+    ``"٥"`` is a digit to ``int``; at most nine), an integer outside ``0..MAX_STEP`` gives
+    None, anything else is left for validation."""
+    if isinstance(value, str):
+        digits = "".join(ch for ch in value if ch in "0123456789")
+        return int(digits) if 0 < len(digits) <= 9 else None
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value < MAX_STEP:
+        return None
+    return value
+
+
 class Attribution(BaseModel):
     """Who made the decisive error, and when: used to score failure attribution."""
 
@@ -49,6 +65,11 @@ class Attribution(BaseModel):
     step: int | None = None
     """Index into the normalised trace's ``steps`` (for Who&When: the ``history`` index)."""
     reason: str | None = None
+
+    @field_validator("step", mode="before")
+    @classmethod
+    def _step(cls, value: object) -> object:
+        return step_number(value)
 
 
 class ReflectorOutput(BaseModel):

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sandbox._text import clean_json
 from sandbox.errors import SandboxConfigError
 
 RESERVED_NAMES = frozenset({"HostFunctionError"})
@@ -32,6 +33,7 @@ class HostFunctions:
         self._functions: dict[str, Callable[..., Any]] = {}
         self.max_request_bytes = max_request_bytes
         self.max_reply_bytes = max_reply_bytes
+        self._charged = 0.0
 
     def register(self, name: str, fn: Callable[..., Any]) -> None:
         """Add `fn` under `name`: a public identifier, since restricted code refuses `_x`."""
@@ -51,10 +53,19 @@ class HostFunctions:
         return list(self._functions)
 
     def handle(self, prompt: object) -> tuple[str, float]:
-        """Run one call from the kernel; return the JSON reply and the seconds it took."""
+        """Run one call from the kernel; return the JSON reply and the seconds that pause
+        the cell's clock (the call's duration minus what it `charge`d to the cell)."""
         started = time.monotonic()
+        self._charged = 0.0
         reply = self._handle(prompt)
-        return reply, time.monotonic() - started
+        spent = time.monotonic() - started
+        return reply, max(0.0, spent - min(self._charged, spent))
+
+    def charge(self, seconds: float) -> None:
+        """Count `seconds` of the host call now running against the cell's wall clock
+        (host calls pause it by default: a slow model is not the cell's fault, but work a
+        cell can repeat cheaply, such as starting kernels, must not stretch its limit)."""
+        self._charged += max(0.0, seconds)
 
     def _handle(self, prompt: object) -> str:
         if not isinstance(prompt, str):
@@ -71,6 +82,7 @@ class HostFunctions:
             return _error("BadRequest", f"a host call must be JSON: {exc}")
         if not isinstance(call, dict) or not isinstance(call.get("sandbox_call"), str):
             return _error("BadRequest", "input requests are reserved for host-function calls")
+        call = clean_json(call)  # no lone surrogate reaches the host's functions
         name, args, kwargs = call["sandbox_call"], call.get("args", []), call.get("kwargs", {})
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             return _error("BadRequest", "args must be a list and kwargs an object")

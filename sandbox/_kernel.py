@@ -35,6 +35,7 @@ from ipykernel.kernelapp import IPKernelApp
 from ipykernel.kernelbase import Kernel
 
 from sandbox._kernel_state import StateRecorder
+from sandbox._text import clean_json, clean_text
 
 SETTINGS_ENV = "SANDBOX_KERNEL_SETTINGS"
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -105,8 +106,16 @@ class CapturedStream(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        self._output.write(self._name, text)
+        self._output.write(self._name, clean_text(text))
         return len(text)
+
+
+def _message(exc: BaseException) -> str:
+    """str(exc), which is cell code for a cell's exception class and may itself fail."""
+    try:
+        return str(exc)
+    except Exception as inner:
+        return f"<the exception's message could not be read: {type(inner).__name__}>"
 
 
 def _format_traceback(exc: BaseException) -> str:
@@ -114,7 +123,7 @@ def _format_traceback(exc: BaseException) -> str:
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(PACKAGE_DIR):
         tb = tb.tb_next
     text = "".join(traceback.format_exception(type(exc), exc, tb))
-    return text[-MAX_TRACEBACK_CHARS:]
+    return clean_text(text[-MAX_TRACEBACK_CHARS:])
 
 
 def _as_json(namespace: dict[str, Any], name: str, max_bytes: int) -> str:
@@ -122,14 +131,17 @@ def _as_json(namespace: dict[str, Any], name: str, max_bytes: int) -> str:
     orjson with non-JSON leaves as ``str()``, at most `max_bytes`."""
     if name not in namespace:
         raise NameError(f"name {name!r} is not defined")
-    try:
-        import orjson
+    import orjson
 
-        data = orjson.dumps(namespace[name], default=str)
-    except ImportError:  # pragma: no cover - orjson is bound into the sandbox
-        data = json.dumps(namespace[name], default=str).encode()
-    except (TypeError, ValueError, RecursionError, OverflowError) as exc:
-        raise ValueError(f"{name!r} cannot be written as JSON: {exc}") from None
+    value = namespace[name]
+    try:
+        data = orjson.dumps(value, default=str)
+    except orjson.JSONEncodeError:
+        # Lone surrogates (not UTF-8) or integers beyond 64 bits: clean, then once more.
+        try:
+            data = orjson.dumps(clean_json(value), default=str)
+        except (TypeError, ValueError, RecursionError, OverflowError) as exc:
+            raise ValueError(f"{name!r} cannot be written as JSON: {exc}") from None
     if len(data) > max_bytes:
         raise ValueError(f"{name!r} is {len(data)} bytes of JSON, over the {max_bytes}-byte limit")
     return data.decode()
@@ -420,7 +432,7 @@ class SandboxKernel(Kernel):
                 "status": "error",
                 "execution_count": self.execution_count,
                 "ename": type(exc).__name__,
-                "evalue": str(exc)[:MAX_MESSAGE_CHARS],
+                "evalue": clean_text(_message(exc)[:MAX_MESSAGE_CHARS]),
                 "traceback": [_format_traceback(exc)],
             }
         finally:

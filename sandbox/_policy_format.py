@@ -12,7 +12,8 @@ from __future__ import annotations
 import _string  # type: ignore[import-not-found]  # str.format's own parser
 import string
 import types
-from collections.abc import Mapping, Sequence
+from collections import UserString
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sandbox._policy_errors import PolicyError
@@ -64,11 +65,38 @@ def safe_format_map(fmt: str, mapping: Mapping[str, Any], /) -> str:
 _FORMATTER_FUNCTIONS = frozenset(getattr(string.Formatter, n) for n in _FORMATTER_METHODS)
 
 
+def _user_string_format(self: object, /, *args: Any, **kwargs: Any) -> str:
+    from sandbox._policy_guards import guarded_getattr
+
+    return safe_format(guarded_getattr(self, "data"), *args, **kwargs)
+
+
+def _user_string_format_map(self: object, mapping: Mapping[str, Any], /) -> str:
+    from sandbox._policy_guards import guarded_getattr
+
+    return safe_format_map(guarded_getattr(self, "data"), mapping)
+
+
+FORWARDERS: dict[Callable[..., Any], Callable[..., Any]] = {
+    UserString.format: _user_string_format,
+    UserString.format_map: _user_string_format_map,
+}
+"""Library methods that hand a format string the caller controls to the real
+``str.format``/``format_map``, and what a cell gets instead. Found by auditing the
+allowed modules' sources for ``.format(``, ``format_map``, ``vformat`` and ``getattr(``
+(RR_DESIGN.md, "The code policy": every other hit formats a fixed string, reads a fixed
+attribute, or is already replaced or withheld)."""
+
+
 def guard_format_value(obj: object, value: Any) -> Any:
     """What a cell gets for `obj.format` (and friends) once `value` has been looked up.
 
     Judged on the value, so `super(...).format` and str subclasses are caught too.
     """
+    forwarder = FORWARDERS.get(getattr(value, "__func__", value))
+    if forwarder is not None:
+        bound = getattr(value, "__self__", None)
+        return forwarder if bound is None else types.MethodType(forwarder, bound)
     if value is _STR_FORMAT:
         return safe_format
     if value is _STR_FORMAT_MAP:

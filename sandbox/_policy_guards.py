@@ -95,6 +95,18 @@ def _is_cell_owned(obj: object) -> bool:
     return is_cell_class(type(obj))
 
 
+def _registers_library_abc(value: object) -> bool:
+    """Whether `value` is ABCMeta.register itself, or bound to a class whose MRO holds an
+    ABC that no cell defined (judged on the value: every path to it ends here)."""
+    function = getattr(value, "__func__", value)
+    if function is not ABCMeta.register:
+        return False
+    owner = getattr(value, "__self__", None)
+    if not isinstance(owner, type):
+        return True  # the plain function: callable on any class
+    return any(isinstance(k, ABCMeta) and not is_cell_class(k) for k in owner.__mro__)
+
+
 def _refuse(message: str) -> NoReturn:
     raise PolicyError(message)
 
@@ -125,14 +137,17 @@ def guarded_getattr(obj: object, name: str, *default: object) -> Any:
         _refuse(f"{type(obj).__name__} objects are interpreter internals; no attribute is readable")
     if isinstance(obj, _SUSPENDABLE_TYPES) and name.startswith(_SUSPENDABLE_PREFIXES):
         _refuse(internal_refusal(name))
-    if name == "register" and isinstance(obj, ABCMeta) and not is_cell_class(obj):
-        _refuse("register() on a library class would change isinstance() for the host")
     try:
         value = getattr(obj, name)
     except AttributeError:
         if default:
             return default[0]
         raise
+    if name == "register" and _registers_library_abc(value):
+        _refuse(
+            "register() on a class derived from a library ABC would change isinstance() "
+            "for library code in the whole kernel"
+        )
     if name in _FORMAT_NAMES:
         return guard_format_value(obj, value)
     if type(value) in _SAFE_VALUE_TYPES:

@@ -25,6 +25,7 @@ from sandbox._kernel import SETTINGS_ENV
 from sandbox._probes import judge_probes
 from sandbox._process import LOG_KEEP_BYTES, KernelProcess
 from sandbox._restore import SessionState, describe
+from sandbox._text import clean_json
 from sandbox._uids import UidSlot
 from sandbox._watchdog import Outcome
 from sandbox.config import MiB, SandboxConfig
@@ -301,14 +302,19 @@ class Sandbox:
     def inject(self, name: str, value: Any) -> None:
         """Place JSON data under `name` in the kernel's namespace, through a read-only file."""
         _check_name(name, "injected value")
-        try:
-            import orjson
+        import orjson
 
+        try:
             data = orjson.dumps(value)
-        except ImportError:
-            data = json.dumps(value, allow_nan=False).encode()
-        except TypeError as exc:
-            raise SandboxConfigError(f"inject({name!r}): value is not JSON data: {exc}") from None
+        except orjson.JSONEncodeError:
+            # Lone surrogates or integers beyond 64 bits (valid JSON data, not orjson's):
+            # cleaned as `clean_json` documents; anything else is not JSON data.
+            try:
+                data = orjson.dumps(clean_json(value))
+            except orjson.JSONEncodeError as exc:
+                raise SandboxConfigError(
+                    f"inject({name!r}): value is not JSON data: {exc}"
+                ) from None
         self._ensure_kernel()
         rundir: Path = self._state["rundir"]
         file_name = f"{name}-{secrets.token_hex(4)}.json"
@@ -376,6 +382,11 @@ class Sandbox:
         if _depth_over(value, max_depth):
             raise FetchError(f"{name!r} is nested more than {max_depth} levels deep")
         return value
+
+    def charge_cell_time(self, seconds: float) -> None:
+        """From inside a host function: count `seconds` of this call against the running
+        cell's wall clock, which host calls otherwise pause (see `HostFunctions.charge`)."""
+        self._functions.charge(seconds)
 
     def register_host_function(self, name: str, fn: Callable[..., Any]) -> None:
         """Make ``name(...)`` callable from kernel code; `fn` runs on the host, JSON in/out."""

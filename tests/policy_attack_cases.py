@@ -403,6 +403,16 @@ ATTACKS: tuple[Attack, ...] = (
         "import collections\ncollections.UserDict.register(dict)",
     ),
     Attack(
+        "poison-abc-register-cell-subclass",
+        "poisoning",
+        "import collections\nclass D(collections.UserDict):\n    pass\nD.register(dict)",
+    ),
+    Attack(
+        "poison-abc-register-unbound",
+        "poisoning",
+        "import collections\nr = getattr(collections.UserDict, 'register')\nr(dict)",
+    ),
+    Attack(
         "poison-total-ordering",
         "poisoning",
         "import functools, json\nfunctools.total_ordering(json.JSONDecoder)",
@@ -456,6 +466,38 @@ ATTACKS: tuple[Attack, ...] = (
     Attack("async-def", "syntax", "async def f():\n    pass"),
     Attack("match-capture", "syntax", "match 1:\n    case _getattr_:\n        pass"),
     Attack("print-to-file", "builtins", "print('x', file=host_lookup)"),
+    # --- library methods that forward a caller's format string to the real str.format
+    Attack(
+        "userstring-format-walk",
+        "format",
+        "import collections\n"
+        "u = collections.UserString('{0.__globals__[os].environ[ACE_POLICY_CANARY]}')\n"
+        "print(u.format(host_lookup))",
+        True,
+    ),
+    Attack(
+        "userstring-format-map-walk",
+        "format",
+        "import collections\n"
+        "u = collections.UserString('{f.__globals__[os].environ[ACE_POLICY_CANARY]}')\n"
+        "print(u.format_map({'f': host_lookup}))",
+        True,
+    ),
+    Attack(
+        "userstring-format-unbound",
+        "format",
+        "import collections\n"
+        "u = collections.UserString('{0.__globals__[os].environ[ACE_POLICY_CANARY]}')\n"
+        "print(collections.UserString.format(u, host_lookup))",
+        True,
+    ),
+    Attack(
+        "userstring-subclass-format",
+        "format",
+        "import collections\nclass U(collections.UserString):\n    pass\n"
+        "print(U('{0.__globals__[os].environ[ACE_POLICY_CANARY]}').format(host_lookup))",
+        True,
+    ),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -127,10 +128,13 @@ def test_recursion_child_finds_the_step_and_the_parent_reports_it() -> None:
     assert result.reflection.attribution.agent == "a0"  # type: ignore[union-attr]
     (child,) = result.transcript.iterations[0].children
     assert child.depth == 1 and child.outcome == "final" and child.transcript is not None
-    assert child.transcript.depth == 1 and child.budget_calls == int((12 - 1 - 1) * 0.5)
-    # the ledger is shared: the parent's total includes the child's two calls
+    # 12 calls: 1 held for the synthesis, 1 used by the parent's first turn, 1 paid for the
+    # child's start; the child gets half of the 9 left.
+    assert child.transcript.depth == 1 and child.budget_calls == int((12 - 1 - 1 - 1) * 0.5)
+    # the ledger is shared: the parent's total includes the child's start and its two calls
     assert child.transcript.usage["calls"] == 2
-    assert result.transcript.usage["calls"] == 4
+    assert result.transcript.usage["calls"] == 5
+    assert result.transcript.usage["by_model"]["rr_query"]["calls"] == 1
     summary = result.reflection.raw["rr_trace"]["iterations"][0]["children"][0]
     assert summary["depth"] == 1 and summary["calls"] == 2
     assert "rr_query" in model.requests[0].messages[0]["content"]
@@ -149,13 +153,48 @@ def test_a_child_exceeding_its_share_stops_cleanly() -> None:
             code_reply(f"print(child['outcome'])\nFINAL({reflection('a0', 4)!r})"),
         ]
     )
-    config = RRConfig(max_depth=1, max_llm_calls=10, child_budget_share=0.5)
+    config = RRConfig(max_depth=1, max_llm_calls=12, child_budget_share=0.5)
     result = RRStep(model.name, config).analyse(small("p"))
     (child,) = result.transcript.iterations[0].children
     assert child.budget_calls == 4
     assert child.outcome == "synthesis" and child.transcript.usage["calls"] == 4  # type: ignore[union-attr]
     assert "synthesis" in result.transcript.iterations[1].stdout
-    assert result.transcript.outcome == "final" and result.transcript.usage["calls"] <= 10
+    assert result.transcript.outcome == "final" and result.transcript.usage["calls"] <= 12
+
+
+def test_rr_query_at_zero_budget_fails_fast_and_children_are_capped() -> None:
+    """A cell looping on rr_query: each child's start is paid before it starts, children
+    are capped per cell and per session, and starting them counts against the cell."""
+    loop = (
+        "outcomes = []\n"
+        "for i in range(40):\n"
+        "    try:\n"
+        "        rr_query('q', {'question': 'q', 'steps': [{'content': 'x'}]})\n"
+        "        outcomes.append('child')\n"
+        "    except Exception as exc:\n"
+        "        outcomes.append(str(exc)[-60:])\n"
+        "print(outcomes.count('child'), sorted(set(o for o in outcomes if o != 'child')))"
+    )
+    final = f"FINAL({reflection('a0', 1)!r})"
+    child = explore_then_final(["print(len(trace))"], reflection("c", 0))
+    model = ScriptedModel([code_reply(loop), *child, *child, code_reply(final)])
+    config = RRConfig(max_depth=1, max_llm_calls=12, timeout=30)
+    started = time.monotonic()
+    result = RRStep(model.name, config).analyse(small("p"))
+    took = time.monotonic() - started
+    first = result.transcript.iterations[0]
+    assert first.stdout.startswith("2 "), first.stdout  # max_children_per_cell
+    assert "at most 2 child sessions per cell" in first.stdout
+    assert len(first.children) == 2 and took < 60
+    assert result.transcript.outcome == "final"
+
+    # At zero budget no child starts at all: the start is paid first.
+    broke = ScriptedModel([code_reply(loop), code_reply(final)])
+    tight = RRConfig(max_depth=1, max_llm_calls=2, timeout=30)  # no call left after turn 1
+    result = RRStep(broke.name, tight).analyse(small("p"))
+    first = result.transcript.iterations[0]
+    assert first.stdout.startswith("0 ") and "calls used" in first.stdout
+    assert first.children == [] and first.duration_s < 5
 
 
 def test_rr_query_is_absent_at_max_depth_zero() -> None:

@@ -75,3 +75,19 @@ def test_threads_left_running_do_not_block_the_next_cell() -> None:
     with Sandbox(bwrap_config(timeout_s=5)) as sb:
         assert sb.execute(code).ok
         assert sb.execute("print('next')").stdout == "next\n"
+
+
+def test_host_call_time_pauses_the_clock_unless_the_call_charges_it() -> None:
+    with Sandbox(bwrap_config(timeout_s=1.0)) as sb:
+
+        def slow(charge: bool) -> str:
+            time.sleep(0.6)
+            if charge:
+                sb.charge_cell_time(0.6)
+            return "done"
+
+        sb.register_host_function("slow", slow)
+        paused = sb.execute("for _ in range(3):\n    slow(False)\nprint('ok')")
+        assert paused.ok and paused.stdout == "ok\n" and paused.duration_s > 1.5
+        charged = sb.execute("for _ in range(3):\n    slow(True)\nprint('ok')")
+        assert charged.timed_out and charged.error is not None

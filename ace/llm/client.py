@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar
 
+from ace._text import clean_text
 from ace.errors import LLMError, NonRetryableError, StructuredOutputError, UsageError
 from ace.llm import _litellm, local
 from ace.llm.observer import CallObserver, RequestInfo
@@ -408,7 +409,7 @@ def _to_response(raw: Any, model: str, duration: float, attempt: int, litellm: A
         total_tokens=getattr(raw_usage, "total_tokens", 0) or 0,
     )
     return LLMResponse(
-        text=getattr(message, "content", None) or "",
+        text=clean_text(getattr(message, "content", None) or ""),
         model=model,
         usage=usage,
         cost_usd=_cost(raw, model, litellm),

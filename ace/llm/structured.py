@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
+from ace._text import clean_json
 from ace.errors import StructuredOutputError
 
 T = TypeVar("T")
@@ -27,18 +28,23 @@ def extract_json(text: str) -> Any | None:
 
     Tried in order: the whole text; each fenced code block (``json``-tagged ones first);
     the first ``{`` from which a complete object parses (trailing prose is ignored).
+    Strings are cleaned of lone surrogates, which JSON escapes can produce.
     """
+    return clean_json(_extract_json(text))
+
+
+def _extract_json(text: str) -> Any | None:
     stripped = text.strip()
     if stripped:
         try:
             return json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError):
             pass
     blocks = sorted(_FENCE.finditer(text), key=lambda m: m.group(1).lower() != "json")
     for block in blocks:
         try:
             return json.loads(block.group(2))
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError):
             continue
     return _first_object(text)
 
@@ -48,7 +54,7 @@ def _first_object(text: str) -> dict[str, Any] | None:
     while start != -1:
         try:
             value, _ = _decoder.raw_decode(text, start)
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError):
             pass
         else:
             if isinstance(value, dict):

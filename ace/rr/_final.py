@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ace.outputs import ReflectorOutput
+from ace.outputs import ReflectorOutput, step_number
 
 REFLECTION_FIELDS = (
     "reasoning",
@@ -226,11 +226,9 @@ def _check_content(output: ReflectorOutput) -> Decision:
 
 
 def _coerce_step(attribution: dict[str, Any]) -> dict[str, Any]:
-    """Models often give the step as "5" or "step 5"; keep the number."""
-    step = attribution.get("step")
-    if isinstance(step, str):
-        digits = "".join(ch for ch in step if ch.isdigit())
-        attribution = {**attribution, "step": int(digits) if digits else None}
+    """Models often give the step as "5" or "step 5"; keep the number (`step_number`)."""
+    if "step" in attribution:
+        attribution = {**attribution, "step": step_number(attribution["step"])}
     agent = attribution.get("agent")
     if agent is not None and not isinstance(agent, str):
         attribution = {**attribution, "agent": str(agent)}

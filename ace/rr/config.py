@@ -44,6 +44,11 @@ class RRConfig(BaseModel):
     """How deep ``rr_query`` may recurse: 0 = no child sessions (the function is absent)."""
     child_budget_share: float = Field(default=0.5, gt=0.0, le=1.0)
     """Share of the calls, tokens and cost left that one child session may spend."""
+    max_children_per_cell: int = Field(default=2, ge=1)
+    """``rr_query`` calls one cell may make (each starts a session and a kernel)."""
+    max_children: int = Field(default=6, ge=1)
+    """``rr_query`` calls in a whole session, children of children not counted here (each
+    child has its own limits, and every call they make is charged to this budget)."""
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     """Temperature of the main model."""
     warm_kernels: int = Field(default=1, ge=0, le=8)

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ace._text import clean_json
+
 _FENCE = re.compile(
     r"(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+.-]*)[^\n]*\n(?P<body>.*?)(?:\n[ \t]*(?P=fence)[ \t]*(?:\n|$)|\Z)",
     re.DOTALL,
@@ -89,13 +91,14 @@ def _reflection_json(text: str, *, python_literals: bool = False) -> dict[str, A
 
 
 def _parse(candidate: str, python_literals: bool) -> Any:
+    # JSON escapes make lone surrogates ("\\ud800") out of ASCII text: clean after parsing.
     try:
-        return json.loads(candidate)
-    except ValueError:
+        return clean_json(json.loads(candidate))
+    except (ValueError, RecursionError, MemoryError):
         pass
     if python_literals:
         try:  # literal_eval evaluates literals only: nothing in the text can run
-            return ast.literal_eval(candidate)
+            return clean_json(ast.literal_eval(candidate))
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             pass
     return None

@@ -106,6 +106,10 @@ class RRSession:
         self.conversation = Conversation(max_chars=config.max_context_chars)
         self._subcalls: list[SubCall] = []
         self._children: list[ChildSession] = []
+        self._children_started = 0
+        self._sandbox: Sandbox | None = None
+        self.kernel_start_s = 0.0
+        """How long starting this session's kernel took."""
         self._tasks = 1
         self._scope: tuple[str, int] | None = None
         """The agents and step count of a single trace, named in the synthesis request."""
@@ -143,7 +147,15 @@ class RRSession:
             "rr.depth": self.depth,
         }
         with span("rr session {rr.trace_id}", **attrs) as current:
-            reflections = self._run(traces, tasks, skillbook_text, transcript, batch)
+            try:
+                reflections = self._run(traces, tasks, skillbook_text, transcript, batch)
+            except Exception as exc:  # the one rule: a run never raises, it names the cause
+                transcript.outcome = "error"
+                transcript.notes.append(f"the session failed: {type(exc).__name__}: {exc}")
+                _record_cause(transcript, exc)
+                reflections = self._shared(
+                    _failure_reflection(f"the session failed ({type(exc).__name__}: {exc})")
+                )
             set_attributes(
                 current, **{"rr.outcome": transcript.outcome, "rr.calls": self.ledger.calls_used}
             )
@@ -172,6 +184,7 @@ class RRSession:
         batch: bool,
     ) -> list[ReflectorOutput]:
         self._progress("starting")
+        kernel_started = time.monotonic()
         try:
             sandbox = self.sandbox_factory()
             sandbox.start()
@@ -182,6 +195,9 @@ class RRSession:
             return self._shared(
                 _failure_reflection(f"the sandbox could not start ({type(exc).__name__}: {exc})")
             )
+        finally:
+            self.kernel_start_s = time.monotonic() - kernel_started
+        self._sandbox = sandbox
         try:
             transcript.isolation = _isolation(sandbox)
             data: Any = (
@@ -189,7 +205,11 @@ class RRSession:
                 if batch
                 else traces[0].model_dump(mode="json")
             )
-            problem = self._prepare_kernel(sandbox, data, skillbook_text)
+            try:
+                problem = self._prepare_kernel(sandbox, data, skillbook_text)
+            except Exception as exc:
+                problem = f"the kernel could not be prepared ({type(exc).__name__}: {exc})"
+                _record_cause(transcript, exc)
             if problem:
                 transcript.outcome = "error"
                 transcript.notes.append(problem)
@@ -416,8 +436,24 @@ class RRSession:
         if not isinstance(question, str) or not question.strip():
             raise TypeError("rr_query(question, data): question must be a non-empty string")
         assert self.spawn_child is not None
-        if self.ledger.calls_left < 1:
-            raise RuntimeError("LLM budget exhausted: no calls left for a child session")
+        if len(self._children) >= self.config.max_children_per_cell:
+            raise RuntimeError(
+                f"rr_query: at most {self.config.max_children_per_cell} child sessions per cell"
+            )
+        if self._children_started >= self.config.max_children:
+            raise RuntimeError(
+                f"rr_query: the session's {self.config.max_children} child sessions are used"
+            )
+        # A child's start is paid before it starts (one call of this budget), so a loop of
+        # rr_query at zero budget fails here, before any kernel is started.
+        try:
+            start = self.ledger.reserve("sub", "rr_query")
+        except BudgetExceededError as exc:
+            raise RuntimeError(
+                f"LLM budget exhausted: no call left for a child session ({exc})"
+            ) from None
+        self.ledger.settle(start)
+        self._children_started += 1
         child_ledger = self.ledger.child(self.config.child_budget_share)
         record = ChildSession(
             question=question,
@@ -430,6 +466,10 @@ class RRSession:
         child = self.spawn_child(child_ledger, self.depth + 1)
         trace = load_trace(data if data is not None else {"question": question})
         result = child.run([trace], [TaskInfo(question=question)], "(see the parent session)")
+        if self._sandbox is not None:
+            # Starting the child's kernel is the cell's time: a cell looping on rr_query
+            # must not stretch its own limit by the kernels it starts.
+            self._sandbox.charge_cell_time(child.kernel_start_s)
         record.outcome = result.transcript.outcome
         record.duration_s = time.monotonic() - started
         record.transcript = result.transcript

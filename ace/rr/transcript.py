@@ -6,6 +6,7 @@ A versioned JSON document (``schema_version``) that can be saved, loaded and vie
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from ace._files import atomic_write
+from ace._text import clean_json
 from ace.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -142,7 +144,12 @@ class Transcript(BaseModel):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the transcript atomically as JSON."""
-        return atomic_write(path, self.model_dump_json(indent=2))
+        try:
+            text = self.model_dump_json(indent=2)
+        except ValueError:
+            # A lone surrogate that slipped past the entry points: never lose the record.
+            text = json.dumps(clean_json(self.model_dump(mode="json", round_trip=True)), indent=2)
+        return atomic_write(path, text)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Transcript:

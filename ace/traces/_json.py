@@ -10,39 +10,46 @@ from typing import Any
 
 from pydantic import JsonValue
 
+from ace._text import clean_text
 from ace.errors import TraceFormatError
 
 _PREVIEW = 40
-# str() of a larger int trips Python's digit limit (ValueError) while describing it
+_INT_BITS = 63
+"""Integers beyond a signed 64-bit value become strings: neither orjson (the sandbox's
+injection) nor most JSON tools carry them."""
 _MAX_INT_BITS = 4096
+"""Above this even the string is not written (``str()`` of a larger int can pass Python's
+digit limit): the value becomes a note of its size."""
 
 
 def as_json(value: Any, where: str = "") -> JsonValue:
     """Return ``value`` as plain JSON data (tuples become lists), or raise TraceFormatError.
 
     In-memory input may be any Python object; only what JSON can carry is accepted so
-    that a trace always survives ``to_json()`` and the trip into the sandbox.
+    that a trace always survives ``to_json()`` and the trip into the sandbox. Trace text
+    is untrusted data, so what JSON allows but the host cannot carry is normalised, not
+    refused: lone surrogates become U+FFFD, integers beyond 64 bits become strings.
     """
+    try:
+        return _as_json(value, where)
+    except RecursionError:
+        raise TraceFormatError(f"{_at(where)}the data is nested too deeply") from None
+
+
+def _as_json(value: Any, where: str) -> JsonValue:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
-        if value.bit_length() > _MAX_INT_BITS:
-            raise TraceFormatError(
-                f"{_at(where)}expected a JSON number, got an integer of {value.bit_length()} bits"
-            )
-        return value
+        bits = value.bit_length()
+        if bits > _MAX_INT_BITS:
+            return f"<an integer of {bits} bits>"
+        return str(value) if bits > _INT_BITS else value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise TraceFormatError(f"{_at(where)}expected JSON data, got the number {value}")
         return value
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise TraceFormatError(
-                f"{_at(where)}expected valid Unicode text, got a string with a lone surrogate"
-            ) from None
-        return value
+        return clean_text(value)
     if isinstance(value, Mapping):
         out: dict[str, JsonValue] = {}
         for key, item in value.items():
@@ -50,10 +57,10 @@ def as_json(value: Any, where: str = "") -> JsonValue:
                 raise TraceFormatError(
                     f"{_at(where)}expected an object with string keys, got the key {key!r}"
                 )
-            out[key] = as_json(item, f"{where}.{key}" if where else key)
+            out[clean_text(key)] = _as_json(item, f"{where}.{key}" if where else key)
         return out
     if isinstance(value, list | tuple):
-        return [as_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [_as_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
     raise TraceFormatError(f"{_at(where)}expected JSON data, got {describe(value)}")
 
 
