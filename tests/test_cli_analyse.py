@@ -37,7 +37,9 @@ def test_analyse_prints_the_reflection_and_writes_every_file(tmp_path: Path) -> 
     assert "Decisive error: agent WebSurfer · step 4" in result.stdout
     assert "What went wrong: wrong step" in result.stdout
     assert "session: final · 3 iterations · 6/9 calls" in result.stdout
-    assert f"transcript: {saved} (view with: ace rr show {saved})" in result.stdout
+    assert (
+        f"transcript: {saved} (view with: ace rr show {saved})" in result.stderr
+    )  # human lines go to stderr
     # The live line, off a terminal: one line per event, with the budget.
     progress = [line for line in result.stderr.splitlines() if line.startswith("[rr] ")]
     assert progress[0].startswith("[rr] iteration 0/12 · calls 0/9")

@@ -83,7 +83,7 @@ def test_run_returns_while_learning_is_blocked_then_completes_in_order() -> None
 
 def test_errors_in_the_tail_are_recorded_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     with (
-        caplog.at_level(logging.ERROR, logger="ace.pipeline"),
+        caplog.at_level(logging.WARNING, logger="ace.pipeline"),
         Pipeline([Answer(), Learn(fail_on=2)]) as pipe,
     ):
         results = pipe.run([Ctx(a=1), Ctx(a=2), Ctx(a=3)])
@@ -93,6 +93,17 @@ def test_errors_in_the_tail_are_recorded_and_logged(caplog: pytest.LogCaptureFix
     assert isinstance(bad.error, ValueError) and bad.failed_at == "Learn" and not bad.pending
     assert bad.context.answer == 20  # the foreground's work is kept
     assert "learning failed on 2" in caplog.text and "background" in caplog.text
+    # One WARNING line naming sample, step, error type and message; no traceback.
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert (
+        record.getMessage()
+        == (
+            "pipeline 'Pipeline': background step Learn failed for sample 1: "
+            "ValueError: learning failed on 2"
+        )
+        or "ValueError: learning failed on 2" in record.getMessage()
+    )
+    assert record.exc_info is None and "Traceback" not in caplog.text
 
 
 def test_foreground_failure_skips_the_tail() -> None:

@@ -77,7 +77,7 @@ def test_cli_record_replay_and_divergence(tmp_path: Path) -> None:
         str(first),
     )
     assert recorded.returncode == 0, recorded.stderr
-    assert f"replay with --model replay:{cassette}" in recorded.stdout
+    assert f"replay with --model replay:{cassette}" in recorded.stderr
 
     replayed = run_cli(
         "rr", "analyse", str(TRACE), "--model", f"replay:{cassette}", "--save", str(second)

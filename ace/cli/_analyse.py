@@ -9,7 +9,18 @@ from ace.cli._main import EXIT_RUN_ERROR
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the trace, check the models, run the session, print and save the results."""
+    """Check the outputs, load the trace, check the models, run, print and save.
+
+    Everything that needs no model is checked first (output paths, the trace, the model
+    names and keys), so a mistake costs nothing. With ``--json`` stdout holds exactly one
+    JSON document (the reflection); every other line goes to stderr.
+    """
+    from ace.cli._outputs import check_file
+
+    save = check_file("--save", args.save)
+    html = check_file("--html", args.html)
+    record = check_file("--record", args.record)
+
     from ace.cli._models import resolve
     from ace.cli._progress import loading
     from ace.cli._session import (
@@ -17,29 +28,28 @@ def run(args: argparse.Namespace) -> int:
         rr_config,
         run_session,
         save_outputs,
+        say,
         session_failed,
     )
     from ace.traces import load_trace_file
 
     trace = load_trace_file(args.trace_file)
-    loading(sys.stderr)
     models = resolve(args.model, args.subagent_model)
     config = rr_config(args, models)
+    loading(sys.stderr)
     result = run_session(
         trace,
         models,
         config,
-        record=args.record,
+        record=record,
         cassette_models=(models.model, models.subagent_model),
     )
-    saved, page = save_outputs(result, save=args.save, html=args.html)
+    saved, page = save_outputs(result, save=save, html=html)
     print_result(result, as_json=args.json)
-    if args.record:
-        print(f"cassette: {args.record} (replay with --model replay:{args.record})")
     if saved is not None:
-        print(f"transcript: {saved} (view with: ace rr show {saved})")
+        say(f"transcript: {saved} (view with: ace rr show {saved})")
     if page is not None:
-        print(f"page: {page}")
+        say(f"page: {page}")
     failure = session_failed(result)
     if failure is not None:
         print(f"ace: error: {failure}", file=sys.stderr)

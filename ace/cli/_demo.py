@@ -17,6 +17,9 @@ LOCAL_TRACE_FILE = "who_and_when_algorithm_generated_47.json"
 
 def run(args: argparse.Namespace) -> int:
     """Run the scripted session, print the reflection, save and render the transcript."""
+    from ace.cli._outputs import check_folder
+
+    check_folder("--out", args.out)
     data = resources.files("ace.cli") / "demo_data"
     with (
         resources.as_file(data / TRACE_FILE) as trace_path,

@@ -18,10 +18,14 @@ if TYPE_CHECKING:
 
 def run(args: argparse.Namespace) -> int:
     """Load the set, run the chosen reflector over it, print and save the report."""
+    from ace.cli._outputs import check_file, check_folder, write_or_rescue
     from ace.eval import DEFAULT_TOLERANCES, evaluate, format_report
     from ace.traces import load_labelled_traces
 
     directory = Path(args.directory)
+    out = check_file("--out", args.out) or Path(f"ace-eval-{directory.name}-{args.reflector}.json")
+    check_file("--out", str(out))
+    check_folder("--transcripts", args.transcripts)
     if not directory.exists():
         raise CLIError(f"{directory}: no such file or directory")
     items = load_labelled_traces(directory)
@@ -43,10 +47,11 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed if args.reflector == "random" else None,
             limit=args.limit,
         )
-    out = Path(args.out or f"ace-eval-{directory.name}-{args.reflector}.json")
-    report.save(out)
     print(format_report(report))
-    print(f"results: {out}")
+    saved = write_or_rescue(
+        "eval-report", out, report.save, lambda: report.model_dump_json(indent=2)
+    )
+    print(f"results: {saved}")
     return 0
 
 

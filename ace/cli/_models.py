@@ -7,12 +7,45 @@ a typo or a missing key is one clear line before a kernel starts.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ace.cli._main import CLIError
 
 REPLAY_PREFIX = "replay:"
 SCRIPTED_PREFIX = "scripted:"
+
+PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
+    "openai/": ("OPENAI_API_KEY",),
+    "anthropic/": ("ANTHROPIC_API_KEY",),
+    "gemini/": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "groq/": ("GROQ_API_KEY",),
+    "mistral/": ("MISTRAL_API_KEY",),
+    "deepseek/": ("DEEPSEEK_API_KEY",),
+    "openrouter/": ("OPENROUTER_API_KEY",),
+    "together_ai/": ("TOGETHERAI_API_KEY",),
+    "xai/": ("XAI_API_KEY",),
+    "cohere/": ("COHERE_API_KEY",),
+    "fireworks_ai/": ("FIREWORKS_AI_API_KEY",),
+    "perplexity/": ("PERPLEXITYAI_API_KEY",),
+    "cerebras/": ("CEREBRAS_API_KEY",),
+    "nvidia_nim/": ("NVIDIA_NIM_API_KEY",),
+}
+"""Hosted providers whose key variable is known without importing litellm (3-4 s), so a
+missing key is reported at once; each entry is checked against litellm's own answer by a
+test. Bare OpenAI names (``gpt-*``, ``o1*``, ``o3*``, ``o4*``) count as ``openai/``."""
+_BARE_OPENAI = ("gpt-", "chatgpt-", "o1", "o3", "o4")
+
+
+def missing_key(model: str) -> str | None:
+    """The key variable `model` needs and the environment lacks, if known without litellm."""
+    prefix = next((p for p in PROVIDER_KEYS if model.startswith(p)), None)
+    if prefix is None and model.startswith(_BARE_OPENAI):
+        prefix = "openai/"
+    if prefix is None:
+        return None
+    names = PROVIDER_KEYS[prefix]
+    return None if any(os.environ.get(name) for name in names) else " or ".join(names)
 
 
 @dataclass(frozen=True)
@@ -63,7 +96,6 @@ def _replay(path: str, subagent_model: str | None) -> Models:
 
 def check_model(model: str) -> None:
     """Fail with one line when litellm cannot route ``model`` or its key is missing."""
-    from ace.llm import _litellm
     from ace.llm.local import is_local_model
 
     if is_local_model(model):
@@ -71,6 +103,14 @@ def check_model(model: str) -> None:
 
         require_installed(spec_for(model))  # one line naming the install command
         return
+    absent = missing_key(model)
+    if absent is not None:
+        raise CLIError(
+            f"model {model!r} needs {absent} in the environment "
+            f"(e.g. export {absent.split(' or ')[0]}=...)"
+        )
+    from ace.llm import _litellm
+
     litellm = _litellm.load()
     try:
         litellm.get_llm_provider(model)

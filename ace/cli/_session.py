@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -19,7 +20,10 @@ _CLEAN_OUTCOMES = frozenset({"final", "direct_json", "synthesis"})
 
 
 def rr_config(args: argparse.Namespace, models: Models) -> RRConfig:
-    """An ``RRConfig`` from the command's options (unset options keep the defaults)."""
+    """An ``RRConfig`` from the command's options (unset options keep the defaults); an
+    impossible combination is one line naming the option."""
+    from pydantic import ValidationError
+
     from ace.llm.local import is_local_model
     from ace.rr import RRConfig
 
@@ -32,7 +36,13 @@ def rr_config(args: argparse.Namespace, models: Models) -> RRConfig:
         options["max_llm_calls"] = args.max_llm_calls
     if getattr(args, "max_iterations", None) is not None:
         options["max_iterations"] = args.max_iterations
-    return RRConfig(**options)
+    try:
+        return RRConfig(**options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        option = f"--{where.replace('_', '-')}: " if where else ""
+        raise CLIError(f"{option}{first['msg'].removeprefix('Value error, ')}") from None
 
 
 def run_session(
@@ -40,7 +50,7 @@ def run_session(
     models: Models,
     config: RRConfig,
     *,
-    record: str | None = None,
+    record: Path | None = None,
     cassette_models: tuple[str | None, str | None] = (None, None),
 ) -> RRResult:
     """Run the session with a live line on stderr; record it when asked.
@@ -61,7 +71,12 @@ def run_session(
     with LiveLine(sys.stderr) as live, recorder:
         result = step.analyse(trace, on_progress=live)
     if record is not None:
-        recorder.save(record)
+        from ace.cli._outputs import write_or_rescue
+
+        saved = write_or_rescue(
+            "cassette", record, recorder.save, lambda: recorder.cassette.model_dump_json(indent=2)
+        )
+        say(f"cassette: {saved} (replay with --model replay:{saved})")
     mismatches = getattr(models.replayer, "mismatches", None)
     if mismatches:
         raise CLIError(mismatches[0], code=EXIT_RUN_ERROR)
@@ -69,16 +84,30 @@ def run_session(
 
 
 def save_outputs(
-    result: RRResult, *, save: str | None, html: str | None
+    result: RRResult, *, save: str | os.PathLike[str] | None, html: str | os.PathLike[str] | None
 ) -> tuple[Path | None, Path | None]:
-    """Write the transcript and its page where asked."""
-    saved = result.transcript.save(save) if save else None
-    page = None
-    if html:
-        from ace.viewer import write_html
+    """Write the transcript and its page where asked; a write that fails goes to a rescue
+    file instead (`write_or_rescue`), so nothing paid for is lost."""
+    from ace.cli._outputs import write_or_rescue
 
-        page = write_html(result.transcript, html)
+    transcript = result.transcript
+    saved = page = None
+    if save:
+        saved = write_or_rescue(
+            "transcript", Path(save), transcript.save, lambda: transcript.model_dump_json(indent=2)
+        )
+    if html:
+        from ace.viewer import render_html, write_html
+
+        page = write_or_rescue(
+            "page", Path(html), lambda p: write_html(transcript, p), lambda: render_html(transcript)
+        )
     return saved, page
+
+
+def say(line: str) -> None:
+    """A line for the person at the terminal: on stderr, so stdout carries only results."""
+    print(line, file=sys.stderr)
 
 
 def print_result(result: RRResult, *, as_json: bool = False) -> None:
@@ -86,22 +115,52 @@ def print_result(result: RRResult, *, as_json: bool = False) -> None:
     reflection = result.reflection
     if as_json:
         print(reflection.model_dump_json(indent=2, exclude={"raw"}))
+        say(session_line(result))
         return
     from ace.viewer import make_console, print_reflection
-    from ace.viewer._facts import money, session_facts
 
     console = make_console()
     print_reflection(reflection, console)
+    print(f"\n{session_line(result)}")
+
+
+def session_line(result: RRResult) -> str:
+    """``session: final · 3 iterations · 5/30 calls · ...`` and, after a failure, its cause."""
+    from ace.viewer._facts import money, session_facts
+
     transcript = result.transcript
     facts = session_facts(transcript)
     budget = f"/{facts.max_calls}" if facts.max_calls else ""
-    print(
-        f"\nsession: {transcript.outcome} · {facts.iterations} iterations · "
+    line = (
+        f"session: {transcript.outcome} · {facts.iterations} iterations · "
         f"{facts.calls or 0}{budget} calls · {facts.tokens:,} tokens · "
         f"{money(facts.cost_usd)} · {transcript.duration_s:.1f} s"
     )
     if transcript.cause:
-        print(f"cause: {transcript.cause}")
+        line += f"\ncause: {root_cause(transcript.cause)}"
+    return line
+
+
+_CAUSES = (
+    (("LocalLibraryError",), "the local model's llama.cpp does not run on this CPU"),
+    (("LocalServerError",), "the local model server crashed"),
+    (("AuthenticationError", "401", "invalid api key", "Incorrect API key"), "authentication failed: check the API key"),
+    (("RateLimitError", "429"), "rate limited by the provider"),
+    (("BudgetExceededError",), "the budget ran out"),
+    (("Connection refused", "ConnectionRefusedError"), "connection refused: no model server answers at that address"),
+    (("Timeout",), "the model did not answer in time"),
+    (("APIConnectionError", "Connection error"), "the model could not be reached"),
+)  # fmt: skip
+
+
+def root_cause(cause: str) -> str:
+    """The first failure of a session, named for a person: the kind (connection refused,
+    authentication, rate limit, server crash, budget) and then the error's own words."""
+    first = cause.strip().splitlines()[0] if cause.strip() else cause
+    for marks, name in _CAUSES:
+        if any(mark.lower() in cause.lower() for mark in marks):
+            return f"{name} ({first[:300]})"
+    return first[:400]
 
 
 def session_failed(result: RRResult) -> str | None:
@@ -109,5 +168,9 @@ def session_failed(result: RRResult) -> str | None:
     transcript = result.transcript
     if transcript.outcome in _CLEAN_OUTCOMES:
         return None
-    reason = transcript.cause or (transcript.notes[-1] if transcript.notes else transcript.outcome)
+    if transcript.cause:
+        return (
+            f"the session ended with outcome {transcript.outcome!r}: {root_cause(transcript.cause)}"
+        )
+    reason = transcript.notes[-1] if transcript.notes else transcript.outcome
     return f"the session ended with outcome {transcript.outcome!r}: {reason}"

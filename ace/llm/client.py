@@ -201,34 +201,41 @@ class LLMClient:
     def _run(self, call: _Call, validation_round: int) -> LLMResponse:
         litellm = _litellm.load()
         attempt = 0
+        last: BaseException | None = None
         while True:
             attempt += 1
             info = call.info(attempt, validation_round)
-            self._admit(info)
+            self._admit(info, last)
             started = time.perf_counter()
             try:
                 raw = litellm.completion(**local.route(call.kwargs))
             except BaseException as exc:
                 time.sleep(self._failed(info, exc, litellm))
+                last = exc
                 continue
             return self._succeeded(info, raw, started, litellm)
 
     async def _arun(self, call: _Call, validation_round: int) -> LLMResponse:
         litellm = _litellm.load()
         attempt = 0
+        last: BaseException | None = None
         while True:
             attempt += 1
             info = call.info(attempt, validation_round)
-            self._admit(info)
+            self._admit(info, last)
             started = time.perf_counter()
             try:
                 raw = await litellm.acompletion(**local.route(call.kwargs))
             except BaseException as exc:
                 await asyncio.sleep(self._failed(info, exc, litellm))
+                last = exc
                 continue
             return self._succeeded(info, raw, started, litellm)
 
-    def _admit(self, info: RequestInfo) -> None:
+    def _admit(self, info: RequestInfo, last_failure: BaseException | None) -> None:
+        """Ask every observer (the budget) to admit the attempt. When a retry is refused,
+        the call failed because of the attempts before it: that error is the cause, and
+        the refusal says only why there was no further try."""
         admitted: list[CallObserver] = []
         for observer in self.observers:
             try:
@@ -236,7 +243,21 @@ class LLMClient:
             except BaseException as refusal:
                 for earlier in admitted:
                     earlier.after_attempt(info, refusal)
-                raise
+                if last_failure is None or not isinstance(refusal, Exception):
+                    raise
+                root = _root_exception(last_failure)
+                raise LLMError(
+                    f"{self.model}: gave up after {info.attempt - 1} attempt(s); last error "
+                    f"{type(last_failure).__name__}: {_first_line(last_failure)}"
+                    + (
+                        f" (caused by {type(root).__name__}: {_first_line(root)})"
+                        if root is not last_failure
+                        else ""
+                    )
+                    + f"; no retry: {_first_line(refusal)}",
+                    model=self.model,
+                    attempts=info.attempt - 1,
+                ) from last_failure
             admitted.append(observer)
 
     def _notify(self, info: RequestInfo, outcome: LLMResponse | BaseException) -> None:
@@ -259,6 +280,9 @@ class LLMClient:
         if not isinstance(exc, tuple(litellm.LITELLM_EXCEPTION_TYPES)):
             raise exc
         summary = f"{type(exc).__name__}: {_first_line(exc)}"
+        root = _root_exception(exc)
+        if root is not exc:
+            summary += f" (caused by {type(root).__name__}: {_first_line(root)})"
         cause = local.failure_cause(self.model)
         if cause is not None:
             summary = f"{summary}; cause: {cause}"
@@ -397,6 +421,19 @@ def _first_line(exc: BaseException) -> str:
     # litellm appends the wrapped exception's traceback to APIConnectionError messages.
     text = str(exc).split("\nTraceback", 1)[0].strip().split("\n", 1)[0]
     return text.removeprefix(f"litellm.{type(exc).__name__}: ")[:500]
+
+
+def _root_exception(exc: BaseException) -> BaseException:
+    """The innermost exception behind `exc` (``__cause__``, else ``__context__``): for a
+    connection failure, the ``ConnectionRefusedError`` under litellm's wrappers."""
+    seen = {id(exc)}
+    current = exc
+    while True:
+        inner = current.__cause__ or current.__context__
+        if inner is None or id(inner) in seen:
+            return current
+        seen.add(id(inner))
+        current = inner
 
 
 def _to_response(raw: Any, model: str, duration: float, attempt: int, litellm: Any) -> LLMResponse:

@@ -318,15 +318,17 @@ class Pipeline:
                 " > ".join(failure.path),
             )
             return
-        logger.error(
-            "pipeline %r: %sstep %s failed for sample %d: %r",
+        # One line: the error is in the SampleResult already; the traceback is for DEBUG.
+        logger.warning(
+            "pipeline %r: %sstep %s failed for sample %d: %s: %s",
             self.name,
             where,
             " > ".join(failure.path),
             result.index,
-            failure.cause,
-            exc_info=failure.cause,
+            type(failure.cause).__name__,
+            str(failure.cause).splitlines()[0] if str(failure.cause) else "",
         )
+        logger.debug("traceback of sample %d's failure", result.index, exc_info=failure.cause)
 
     def wait_for_background(self, timeout: float | None = None) -> bool:
         """Block until the background tail has finished every submitted sample.

@@ -157,8 +157,15 @@ class Transcript(BaseModel):
         file = Path(path)
         try:
             text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InputError(
+                f"transcript file {file}: not UTF-8 text (a binary file?); "
+                "give the .json file `ace rr analyse --save` wrote"
+            ) from None
         except OSError as exc:
-            raise InputError(f"transcript file {file}: cannot read ({exc})") from exc
+            raise InputError(
+                f"transcript file {file}: cannot read ({exc.strerror or exc})"
+            ) from None
         try:
             transcript = cls.model_validate_json(text)
         except ValidationError as exc:
