@@ -87,6 +87,9 @@ def test_the_rr_session_and_the_cli_line_name_the_death(
     assert start_count(starts) == 2
     print_result(result)
     printed = capsys.readouterr().out
-    assert "cause: LocalServerError: the local model server for local/qwen2.5-coder-1.5b" in printed
+    assert (
+        "cause: the local model server crashed (LocalServerError: the local model server for "
+        "local/qwen2.5-coder-1.5b" in printed
+    )
     failed = session_failed(result)
     assert failed is not None and DEATH in failed
