@@ -84,6 +84,11 @@ def section_prefix(section: str) -> str:
     return slug[:40] or "skill"
 
 
+SKILLBOOK_KEYS = frozenset({"skills", "bullets", "sections", "next_id", "similarity_decisions"})
+"""Keys a skillbook file of any ACE version has at least one of (``{"skills": {}}`` is an
+empty skillbook; a JSON file with none of them is something else)."""
+
+
 class Skillbook:
     """A thread-safe collection of skills grouped by section.
 
@@ -351,6 +356,12 @@ class Skillbook:
         if not isinstance(data, Mapping):
             raise SkillbookFileError(
                 f"{origin}: expected a JSON object with 'skills', got {type(data).__name__}"
+            )
+        if not SKILLBOOK_KEYS & set(data):
+            found = ", ".join(repr(k) for k in list(data)[:6]) or "none"
+            raise SkillbookFileError(
+                f"{origin}: not a skillbook: it has none of the keys "
+                f"{', '.join(sorted(SKILLBOOK_KEYS))} (keys found: {found})"
             )
         raw_skills = data.get("skills", data.get("bullets", {}))
         if isinstance(raw_skills, list):

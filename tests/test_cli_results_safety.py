@@ -143,7 +143,7 @@ def test_every_command_turns_garbage_into_one_clean_line(kind: str, tmp_path: Pa
     for argv in commands:
         result = run_cli(*argv, cwd=tmp_path)
         if kind == "directory" and argv[1] == "eval":
-            assert "no trace files" in clean_failure(result)
+            assert "no labelled trace files" in clean_failure(result)
             continue
         clean_failure(result)
 

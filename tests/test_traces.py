@@ -242,7 +242,10 @@ def test_ids_come_from_record_then_file_position_then_content(tmp_path: Path) ->
     assert hashed.id == load_trace({"question": "Q"}).id
     assert hashed.id != load_trace({"question": "R"}).id
     path = tmp_path / "runs.jsonl"
-    path.write_text('{"question": "a"}\n[{"question": "b"}, {"question": "c"}]\n')
+    step = '"steps": [{"content": "x"}]'
+    path.write_text(
+        f'{{"question": "a", {step}}}\n[{{"question": "b", {step}}}, {{"question": "c", {step}}}]\n'
+    )
     assert [t.id for t in load_traces(path)] == ["runs.jsonl:1", "runs.jsonl:2#0", "runs.jsonl:2#1"]
 
 
@@ -343,7 +346,7 @@ def test_load_trace_file_wants_exactly_one(tmp_path: Path) -> None:
     trace = load_trace_file(one)
     assert (trace.format, trace.id, trace.steps[0].agent) == ("text", "one.log", "agent")
     many = tmp_path / "many.jsonl"
-    many.write_text('{"question": "a"}\n{"question": "b"}\n')
+    many.write_text('{"question": "a", "steps": ["x"]}\n{"question": "b", "steps": ["y"]}\n')
     with pytest.raises(
         TraceFormatError, match=r"many\.jsonl: expected one trace, found 2; use load_traces"
     ):
@@ -351,12 +354,28 @@ def test_load_trace_file_wants_exactly_one(tmp_path: Path) -> None:
 
 
 def test_sniffing_unknown_suffixes_and_directories(tmp_path: Path) -> None:
-    (tmp_path / "10.txt").write_text('{"question": "ten"}')
-    (tmp_path / "2.log").write_text('{"question": "two"}\n{"question": "two again"}\n')
+    (tmp_path / "10.txt").write_text('{"question": "ten", "steps": ["x"]}')
+    (tmp_path / "2.log").write_text(
+        '{"question": "two", "steps": ["x"]}\n{"question": "two again", "steps": ["y"]}\n'
+    )
     (tmp_path / "1.txt").write_text("{not json at all\nplain words")
     (tmp_path / "ignored.csv").write_text("a,b")
     traces = load_traces(tmp_path)
     assert [t.question or t.format for t in traces] == ["text", "two", "two again", "ten"]
+
+
+def test_a_file_that_is_not_a_trace_is_an_error_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"model": "gpt-4o", "max_tokens": 300}')
+    with pytest.raises(TraceFormatError, match=r"config\.json: no trace steps found") as error:
+        load_traces(config)
+    assert "Who&When {history}" in str(error.value)
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    with pytest.raises(TraceFormatError, match=r"empty\.log"):
+        load_trace_file(empty)
+    # In memory, a record without steps is still a (small) trace.
+    assert load_trace({"question": "q"}).steps == []
 
 
 def test_render_small_trace_is_complete() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ace.cli._main import EXIT_RUN_ERROR
 
@@ -31,19 +32,25 @@ def run(args: argparse.Namespace) -> int:
         say,
         session_failed,
     )
+    from ace.cli._signals import exit_code, terminate_as_interrupt
     from ace.traces import load_trace_file
 
     trace = load_trace_file(args.trace_file)
     models = resolve(args.model, args.subagent_model)
     config = rr_config(args, models)
     loading(sys.stderr)
-    result = run_session(
-        trace,
-        models,
-        config,
-        record=record,
-        cassette_models=(models.model, models.subagent_model),
-    )
+    try:
+        with terminate_as_interrupt():
+            result = run_session(
+                trace,
+                models,
+                config,
+                record=record,
+                cassette_models=(models.model, models.subagent_model),
+            )
+    except KeyboardInterrupt as interrupt:
+        _keep_interrupted(interrupt, save)
+        return exit_code(interrupt)
     saved, page = save_outputs(result, save=save, html=html)
     print_result(result, as_json=args.json)
     if saved is not None:
@@ -55,3 +62,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"ace: error: {failure}", file=sys.stderr)
         return EXIT_RUN_ERROR
     return 0
+
+
+def _keep_interrupted(interrupt: KeyboardInterrupt, save: Path | None) -> None:
+    """Write the transcript of an interrupted session to ``--save``, else to
+    ``ace-interrupted-<time>.json`` here (or in the temporary folder), and say where."""
+    import time
+
+    from ace.cli._outputs import rescue, write_or_rescue
+
+    transcript = getattr(interrupt, "transcript", None)
+    if transcript is None:
+        print("ace: error: interrupted before the session started", file=sys.stderr)
+        return
+    if save is not None:
+        where = write_or_rescue(
+            "transcript", save, transcript.save, lambda: transcript.model_dump_json(indent=2)
+        )
+    else:
+        name = f"ace-interrupted-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        try:
+            where = transcript.save(Path.cwd() / name)
+        except OSError:
+            where = rescue("interrupted", transcript.model_dump_json(indent=2))
+    print(
+        f"ace: error: interrupted; the transcript so far ({len(transcript.iterations)} "
+        f"iterations) is in {where}",
+        file=sys.stderr,
+    )

@@ -12,47 +12,157 @@ from ace.cli._main import CLIError
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from ace.eval import TraceReflector
+    from ace.eval import SkippedFile, TraceReflector
     from ace.traces import LabelledTrace
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the set, run the chosen reflector over it, print and save the report."""
+    """Load the set, run the chosen reflector over it, print and save the report.
+
+    Each finished trace goes to the journal beside the report as it finishes; Ctrl-C or
+    SIGTERM writes the report of what is done (marked interrupted), and ``--resume``
+    continues from the journal.
+    """
     from ace.cli._outputs import check_file, check_folder, write_or_rescue
-    from ace.eval import DEFAULT_TOLERANCES, evaluate, format_report
-    from ace.traces import load_labelled_traces
+    from ace.cli._signals import exit_code, terminate_as_interrupt
+    from ace.eval import (
+        DEFAULT_TOLERANCES,
+        EvalReport,
+        TraceResult,
+        evaluate,
+        format_report,
+        summarise,
+    )
+    from ace.eval.journal import Journal
 
     directory = Path(args.directory)
-    out = check_file("--out", args.out) or Path(f"ace-eval-{directory.name}-{args.reflector}.json")
+    if args.resume and args.out and Path(args.resume) != Path(args.out):
+        raise CLIError(
+            "--resume names the report to continue; leave --out out (or make them equal)"
+        )
+    chosen = args.resume or args.out
+    out = check_file("--resume" if args.resume else "--out", chosen) or Path(
+        f"ace-eval-{directory.name}-{args.reflector}.json"
+    )
     check_file("--out", str(out))
     check_folder("--transcripts", args.transcripts)
     if not directory.exists():
         raise CLIError(f"{directory}: no such file or directory")
-    items = load_labelled_traces(directory)
+    items, skipped = _load_set(directory)
     if args.limit is not None:
         items = items[: args.limit]
     if not items:
-        raise CLIError(f"{directory}: no trace files found (.json, .jsonl, .txt, .log)")
-    if all(item.labels.is_empty() for item in items):
-        raise CLIError(f"{directory}: no trace carries labels (mistake_agent / mistake_step)")
-    reflector, model = _reflector(args)
-    with _Progress(len(items)) as progress:
-        report = evaluate(
-            items,
-            reflector,
-            tolerances=args.tolerance or DEFAULT_TOLERANCES,
-            on_result=lambda i, r: progress.advance(i, items, r.agent_correct, r.step_distance),
-            model=model,
-            dataset=directory.name,
-            seed=args.seed if args.reflector == "random" else None,
-            limit=args.limit,
+        reasons = f" ({len(skipped)} files skipped: {skipped[0].reason})" if skipped else ""
+        raise CLIError(
+            f"{directory}: no labelled trace files found (.json, .jsonl, .txt, .log){reasons}"
         )
+    reflector, model = _reflector(args)
+    tolerances = args.tolerance or DEFAULT_TOLERANCES
+    settings = _settings(args, directory, model, tolerances)
+    if args.resume:
+        journal, done = Journal.resume(out, settings)
+    else:
+        journal, done = Journal.start(out, settings), []
+    finished: list[TraceResult] = []
+
+    def on_result(position: int, result: TraceResult) -> None:
+        finished.append(result)
+        progress.advance(position, items, result.agent_correct, result.step_distance)
+
+    common = {
+        "model": model,
+        "dataset": directory.name,
+        "seed": args.seed if args.reflector == "random" else None,
+        "limit": args.limit,
+    }
+    try:
+        with terminate_as_interrupt(), _Progress(len(items)) as progress:
+            report = evaluate(
+                items,
+                reflector,
+                tolerances=tolerances,
+                on_result=on_result,
+                done=done,
+                journal=journal,
+                skipped=skipped,
+                **common,
+            )
+    except KeyboardInterrupt as interrupt:
+        journal.close()
+        partial = EvalReport(
+            reflector=reflector.name,
+            summary=summarise(finished, tolerances),
+            results=finished,
+            interrupted=True,
+            skipped=skipped,
+            **common,
+        )
+        saved = write_or_rescue(
+            "eval-report", out, partial.save, lambda: partial.model_dump_json(indent=2)
+        )
+        print(
+            f"ace: error: interrupted after {len(finished)} of {len(items)} traces; the report "
+            f"so far is {saved}; continue with the same command and --resume {out}",
+            file=sys.stderr,
+        )
+        return exit_code(interrupt)
     print(format_report(report))
     saved = write_or_rescue(
         "eval-report", out, report.save, lambda: report.model_dump_json(indent=2)
     )
+    journal.close(remove=saved == out)
+    if skipped:
+        print(f"skipped {len(skipped)} files that are not labelled traces (listed in the report)")
     print(f"results: {saved}")
     return 0
+
+
+def _load_set(directory: Path) -> tuple[list[LabelledTrace], list[SkippedFile]]:
+    """Every labelled trace of the set; files that are not traces, or carry no labels, are
+    skipped with the reason."""
+    from ace.errors import TraceFormatError
+    from ace.eval import SkippedFile
+    from ace.traces import load_labelled_traces
+    from ace.traces._files import trace_files
+
+    items: list[LabelledTrace] = []
+    skipped: list[SkippedFile] = []
+    for file in trace_files(directory):
+        try:
+            loaded = load_labelled_traces(file)
+        except TraceFormatError as exc:
+            skipped.append(SkippedFile(path=str(file), reason=str(exc).splitlines()[0]))
+            continue
+        if all(item.labels.is_empty() for item in loaded):
+            skipped.append(
+                SkippedFile(path=str(file), reason="no labels (mistake_agent / mistake_step)")
+            )
+            continue
+        items += loaded
+    return items, skipped
+
+
+def _settings(
+    args: argparse.Namespace,
+    directory: Path,
+    model: str | None,
+    tolerances: list[int] | tuple[int, ...],
+) -> dict[str, object]:
+    """What must be equal for a resumed run to continue the same evaluation."""
+    from ace import __version__
+
+    return {
+        "version": __version__,
+        "dataset": str(directory.resolve()),
+        "reflector": args.reflector,
+        "model": model,
+        "subagent_model": args.subagent_model,
+        "seed": args.seed if args.reflector == "random" else None,
+        "limit": args.limit,
+        "tolerances": sorted(tolerances),
+        "max_llm_calls": args.max_llm_calls,
+        "max_iterations": args.max_iterations,
+    }
 
 
 def _reflector(args: argparse.Namespace) -> tuple[TraceReflector, str | None]:

@@ -122,6 +122,11 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="where to save the results (default: ace-eval-<set>-<reflector>.json)",
     )
     p.add_argument("--transcripts", metavar="DIR", help="save each RR session's transcript in DIR")
+    p.add_argument(
+        "--resume",
+        metavar="RESULTS.json",
+        help="continue an interrupted run from the journal beside RESULTS.json (same options)",
+    )
     _add_rr_options(p)
     _add_telemetry(p)
     p.set_defaults(handler="ace.cli._eval")

@@ -17,7 +17,7 @@ from ace.eval.reflectors import (
     analysis_of,
 )
 from ace.eval.report import format_report
-from ace.eval.runner import EvalReport, evaluate, evaluate_one
+from ace.eval.runner import EvalReport, SkippedFile, evaluate, evaluate_one
 from ace.eval.scoring import (
     DEFAULT_TOLERANCES,
     EvalSummary,
@@ -36,6 +36,7 @@ __all__ = [
     "RRReflector",
     "RandomReflector",
     "SimpleReflector",
+    "SkippedFile",
     "TraceReflector",
     "TraceResult",
     "analysis_of",

@@ -12,9 +12,17 @@ from pydantic import BaseModel, Field
 
 from ace._files import atomic_write
 from ace.errors import RunError
+from ace.eval.journal import Journal
 from ace.eval.reflectors import Analysis, TraceReflector
 from ace.eval.scoring import DEFAULT_TOLERANCES, EvalSummary, TraceResult, score, summarise
 from ace.traces import LabelledTrace
+
+
+class SkippedFile(BaseModel):
+    """A file of an evaluation set that was left out, and why."""
+
+    path: str
+    reason: str
 
 
 class EvalReport(BaseModel):
@@ -28,6 +36,11 @@ class EvalReport(BaseModel):
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
     summary: EvalSummary
     results: list[TraceResult]
+    interrupted: bool = False
+    """The run was stopped (Ctrl-C, SIGTERM) before every trace was done; `results` holds
+    those that were. ``ace rr eval --resume`` continues it."""
+    skipped: list[SkippedFile] = Field(default_factory=list)
+    """Files of the set that were not traces (or had no labels), with the reason."""
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the report as JSON (atomically)."""
@@ -48,16 +61,27 @@ def evaluate(
     dataset: str | None = None,
     seed: int | None = None,
     limit: int | None = None,
+    done: Sequence[TraceResult] = (),
+    journal: Journal | None = None,
+    skipped: Sequence[SkippedFile] = (),
 ) -> EvalReport:
     """Analyse and score each trace in order.
 
     A reflector failing on one trace (``RunError``: a model that kept failing, a budget
     refusal) is recorded on that trace, scored as wrong, and the run goes on; any other
-    exception stops the run.
+    exception stops the run. Traces with a result in `done` (a resumed run's journal,
+    matched by trace id and source) are not analysed again; each new result is appended
+    to `journal` as soon as it exists.
     """
+    finished = {(r.trace_id, r.source): r for r in done}
     results: list[TraceResult] = []
     for position, item in enumerate(items):
-        result = evaluate_one(item, reflector)
+        source = item.trace.source.path if item.trace.source else None
+        result = finished.get((item.trace.id, source))
+        if result is None:
+            result = evaluate_one(item, reflector)
+            if journal is not None:
+                journal.append(result)
         results.append(result)
         if on_result is not None:
             on_result(position, result)
@@ -69,6 +93,7 @@ def evaluate(
         limit=limit,
         summary=summarise(results, tolerances),
         results=results,
+        skipped=list(skipped),
     )
 
 

@@ -52,9 +52,13 @@ class RRConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     """Temperature of the main model."""
     warm_kernels: int = Field(default=1, ge=0, le=8)
-    """Kernels an ``RRStep`` keeps started ahead (from its first session on), so later
-    sessions and ``rr_query`` children start in milliseconds. Each kernel serves one session
-    and is destroyed after it. 0 = start every kernel cold."""
+    """Kernels an ``RRStep`` keeps started ahead from its second session on (a step used
+    once leaves nothing running), so later sessions and ``rr_query`` children start in
+    milliseconds. Each kernel serves one session and is destroyed after it. 0 = start
+    every kernel cold."""
+    warm_idle_s: float | None = Field(default=30.0, gt=0)
+    """Seconds without a session after which an ``RRStep``'s warm kernels are stopped
+    (~80 MB each); the next session starts cold and warms them again. None = never."""
     max_repeated_cells: int | None = Field(default=2, ge=1)
     """How many times the model may resend an earlier cell verbatim before the session stops
     exploring and synthesises its reflection: the same code on the same data shows nothing

@@ -149,6 +149,14 @@ class RRSession:
         with span("rr session {rr.trace_id}", **attrs) as current:
             try:
                 reflections = self._run(traces, tasks, skillbook_text, transcript, batch)
+            except KeyboardInterrupt as interrupt:
+                # Ctrl-C (or SIGTERM turned into it) stops the session, but what exists is
+                # kept: the transcript so far travels with the interrupt to the caller.
+                transcript.outcome = "interrupted"
+                transcript.notes.append(f"interrupted at iteration {self._iteration}")
+                self._close_transcript(transcript)
+                interrupt.transcript = transcript  # type: ignore[attr-defined]
+                raise
             except Exception as exc:  # the one rule: a run never raises, it names the cause
                 transcript.outcome = "error"
                 transcript.notes.append(f"the session failed: {type(exc).__name__}: {exc}")
@@ -159,10 +167,7 @@ class RRSession:
             set_attributes(
                 current, **{"rr.outcome": transcript.outcome, "rr.calls": self.ledger.calls_used}
             )
-        transcript.messages = list(self.conversation.log)
-        transcript.usage = self.ledger.snapshot()
-        transcript.duration_s = time.monotonic() - self._started
-        transcript.finished_at = datetime.now(UTC).isoformat()
+        self._close_transcript(transcript)
         transcript.final = (
             reflections[0].model_dump(exclude={"raw"})
             if len(reflections) == 1
@@ -174,6 +179,12 @@ class RRSession:
             reflection.raw["usage"] = transcript.usage
         self._progress("done")
         return RRResult(reflections=reflections, transcript=transcript)
+
+    def _close_transcript(self, transcript: Transcript) -> None:
+        transcript.messages = list(self.conversation.log)
+        transcript.usage = self.ledger.snapshot()
+        transcript.duration_s = time.monotonic() - self._started
+        transcript.finished_at = datetime.now(UTC).isoformat()
 
     def _run(
         self,

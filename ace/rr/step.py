@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,12 @@ class RRStep:
     ``learning_tail(RRStep(model), ...)``) or as a pipeline step of its own
     (``requires = {"trace", "skillbook"}``, ``provides = {"reflections"}``).
     Each ``reflect``/``analyse`` call is one session with its own kernel and ledger.
+
+    From its second session on, a step keeps ``config.warm_kernels`` kernels started
+    ahead; they stop after ``config.warm_idle_s`` without a session, when the step is
+    closed (``close()``, or leaving ``with RRStep(...) as rr:``), when it is garbage
+    collected, and at interpreter exit. A step used once starts its kernel cold and leaves
+    nothing running.
     """
 
     requires = frozenset({"trace", "skillbook"})
@@ -49,8 +56,10 @@ class RRStep:
         self.prompt_template = prompt_template
         self.sandbox_config = sandbox_config
         self.last_result: RRResult | None = None
-        self._pool: SandboxPool | None = None
+        self._pools: dict[str, SandboxPool] = {}  # the warm pool, once there is one
         self._pool_lock = threading.Lock()
+        self._sessions = 0
+        self._finalizer = weakref.finalize(self, _close_pools, self._pools)
         if self.config.max_cost_usd is not None:
             from ace.rr._metering import price
 
@@ -199,20 +208,33 @@ class RRStep:
             timeout_s=self.config.timeout,
             max_output_chars=max(self.config.max_output_chars * 4, 20_000),
         )
-        if self.config.warm_kernels == 0:
-            return Sandbox(config)
         with self._pool_lock:
-            if self._pool is None:
-                self._pool = SandboxPool(config, size=self.config.warm_kernels)
-            pool = self._pool
+            self._sessions += 1
+            if self.config.warm_kernels == 0 or self._sessions == 1:
+                return Sandbox(config)  # a step used once keeps nothing warm
+            pool = self._pools.get("warm")
+            if pool is None:
+                pool = self._pools["warm"] = SandboxPool(
+                    config, size=self.config.warm_kernels, idle_shutdown_s=self.config.warm_idle_s
+                )
         return pool.acquire()
 
     def close(self) -> None:
-        """Stop the warm kernels (also done at interpreter exit)."""
+        """Stop the warm kernels now. The step stays usable: a later session starts cold."""
         with self._pool_lock:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+            _close_pools(self._pools)
+
+    def __enter__(self) -> RRStep:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _close_pools(pools: dict[str, SandboxPool]) -> None:
+    for pool in list(pools.values()):
+        pool.close()
+    pools.clear()
 
 
 def _is_file(text: str) -> bool:

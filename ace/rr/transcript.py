@@ -19,7 +19,7 @@ from ace._text import clean_json
 from ace.errors import InputError
 
 SCHEMA_VERSION = 1
-Outcome = Literal["final", "direct_json", "synthesis", "timeout", "error", "running"]
+Outcome = Literal["final", "direct_json", "synthesis", "timeout", "error", "interrupted", "running"]
 
 
 def _now() -> str:

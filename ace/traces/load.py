@@ -76,12 +76,31 @@ def load_labelled_traces(
         path = Path(obj_or_path)
         loaded: list[LabelledTrace] = []
         for file in trace_files(path):
+            from_file: list[LabelledTrace] = []
             for document, line in read_documents(file):
-                loaded += _expand(document, TraceSource(path=str(file), line=line), keys)
+                from_file += _expand(document, TraceSource(path=str(file), line=line), keys)
+            if not any(item.trace.steps for item in from_file):
+                raise TraceFormatError(_no_steps(file, from_file))
+            loaded += from_file
         return loaded
     with _located(None):
         value = as_json(obj_or_path)
     return _expand(value, None, keys)
+
+
+ACCEPTED = (
+    "ACE records {question, steps}, OpenAI-style message lists, Who&When {history}, "
+    "LangChain (action, observation) pairs, batches {tasks} or lists of these, JSONL of "
+    "any of them, and plain-text logs"
+)
+
+
+def _no_steps(file: Path, loaded: list[LabelledTrace]) -> str:
+    formats = sorted({item.trace.format for item in loaded}) or ["nothing"]
+    return (
+        f"{file}: no trace steps found (it read as {', '.join(formats)}); is it a trace? "
+        f"The loaders accept {ACCEPTED}"
+    )
 
 
 def load_trace_file(path: str | os.PathLike[str], *, extra_label_keys: Iterable[str] = ()) -> Trace:
