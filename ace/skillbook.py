@@ -4,10 +4,16 @@ Files are the JSON of ACE 0.9.3 and later::
 
     {"skills": {id: {id, section, content, justification, evidence, created_at,
                      updated_at, status, sources, [helpful, harmful, neutral]}},
-     "sections": {name: [id, ...]}, "next_id": int, "similarity_decisions": {...}}
+     "sections": {name: [id, ...]}, "next_id": int,
+     "similarity_decisions": {"id_a,id_b": {decision, reasoning, decided_at, ...}}}
 
-Older files that carry helpful/harmful/neutral counters load with their counters kept;
-unknown skill fields are kept too, so a load/save round trip loses nothing.
+Provenance records (``sources``) use the established fields (``trace_uid``,
+``source_system``, ``trace_id``, ``display_name``, ``relation``, ``sample_question``,
+``epoch``, ``operation_type``, ...); files of this package's first versions (``operation``,
+``sample_id``) and similarity keys written ``"a|b"`` are read too, and written the
+established way. Older files that carry helpful/harmful/neutral counters load with their
+counters kept; unknown fields (of skills, sources, decisions and the file) are kept too,
+so a load/save round trip loses nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ace._files import atomic_write
 from ace.errors import SkillbookFileError, UsageError
@@ -39,15 +45,79 @@ def _now() -> str:
 
 
 class SkillSource(BaseModel):
-    """Provenance: which trace or sample an ADD or UPDATE came from."""
+    """Provenance: which trace an ADD or UPDATE came from (the established ``InsightSource``
+    record). Its identity (``source_system``, ``trace_id``, ``trace_uid``) is completed
+    from whatever a record has, as the established package does; unknown fields are kept."""
 
     model_config = ConfigDict(extra="allow")
 
-    operation: str
+    trace_uid: str | None = None
+    """``"<source_system>:<trace_id>"``."""
+    source_system: str | None = None
     trace_id: str | None = None
-    sample_id: str | None = None
+    display_name: str | None = None
+    relation: str | None = None
+    sample_question: str | None = None
     epoch: int | None = None
-    recorded_at: str = Field(default_factory=_now)
+    operation_type: str | None = None
+    """ADD or UPDATE (``operation`` in this package's first files)."""
+    sample_id: str | None = None
+    recorded_at: str | None = Field(default_factory=_now)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _established(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        record = dict(data)
+        if "operation" in record and "operation_type" not in record:
+            record["operation_type"] = record.pop("operation")
+        for key in ("trace_uid", "source_system", "trace_id", "display_name", "sample_id"):
+            value = record.get(key)
+            record[key] = str(value).strip() or None if value is not None else None
+        epoch = record.get("epoch")
+        if epoch is not None and not isinstance(epoch, int):
+            text = str(epoch).strip()
+            record["epoch"] = int(text) if text.lstrip("-").isdigit() else None
+        uid, system, trace = record["trace_uid"], record["source_system"], record["trace_id"]
+        if uid and ":" in uid and (system is None or trace is None):
+            inferred_system, inferred_trace = uid.split(":", 1)
+            system, trace = system or inferred_system, trace or inferred_trace
+        if trace is None:
+            trace = next(
+                (
+                    str(record[k])
+                    for k in ("sample_id", "item_id", "task_id", "id")
+                    if record.get(k)
+                ),
+                None,
+            )
+        if trace is not None:
+            system = system or ("legacy" if record.get("operation_type") else "local")
+            uid = uid or f"{system}:{trace}"
+        record.update(trace_uid=uid, source_system=system, trace_id=trace)
+        return record
+
+    @property
+    def operation(self) -> str | None:
+        """The operation that recorded it (``operation_type``; the first versions' name)."""
+        return self.operation_type
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as written to files: established names, unset fields left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class SimilarityDecision(BaseModel):
+    """A deduplication verdict on a pair of skills (the established record)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    decision: str
+    """``KEEP`` (the pair stays apart) or ``MERGE``."""
+    reasoning: str = ""
+    decided_at: str = Field(default_factory=_now)
+    similarity_at_decision: float | None = None
 
 
 class Skill(BaseModel):
@@ -68,12 +138,15 @@ class Skill(BaseModel):
     harmful: int = Field(default=0, ge=0)
     neutral: int = Field(default=0, ge=0)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, exclude_embeddings: bool = False) -> dict[str, Any]:
         """The skill as stored in a file; counters only when some are non-zero."""
         data = self.model_dump(mode="json")
+        data["sources"] = [source.to_dict() for source in self.sources]
         if not (self.helpful or self.harmful or self.neutral):
             for name in TAG_NAMES:
                 data.pop(name)
+        if exclude_embeddings and "embedding" in data:
+            data["embedding"] = None
         return data
 
 
@@ -100,7 +173,8 @@ class Skillbook:
     def __init__(self) -> None:
         self._skills: dict[str, Skill] = {}
         self._next_id = 1
-        self._similarity_decisions: dict[str, Any] = {}
+        self._similarity_decisions: dict[tuple[str, str], dict[str, Any]] = {}
+        self._extra: dict[str, Any] = {}  # top-level fields of a loaded file we do not use
         self._lock = threading.RLock()
         self._known_files: dict[Path, tuple[int, int]] = {}
 
@@ -123,19 +197,47 @@ class Skillbook:
 
     @property
     def similarity_decisions(self) -> dict[str, Any]:
-        """Recorded deduplication decisions (e.g. KEEP) keyed by ``"id_a|id_b"`` (sorted)."""
+        """Recorded deduplication decisions (e.g. KEEP) keyed by `pair_key` (``"id_a,id_b"``,
+        sorted), as in files."""
         with self._lock:
-            return dict(self._similarity_decisions)
+            return {
+                ",".join(pair): dict(value) for pair, value in self._similarity_decisions.items()
+            }
+
+    def get_similarity_decision(self, id_a: str, id_b: str) -> SimilarityDecision | None:
+        """The decision recorded for a pair (order-insensitive), or None."""
+        with self._lock:
+            value = self._similarity_decisions.get(_pair(id_a, id_b))
+        return None if value is None else SimilarityDecision.model_validate(value)
+
+    def set_similarity_decision(
+        self, id_a: str, id_b: str, decision: SimilarityDecision | Mapping[str, Any]
+    ) -> None:
+        """Record a decision for a pair (order-insensitive); replaces an earlier one."""
+        value = (
+            decision.model_dump() if isinstance(decision, SimilarityDecision) else dict(decision)
+        )
+        with self._lock:
+            self._similarity_decisions[_pair(id_a, id_b)] = value
+
+    def has_keep_decision(self, id_a: str, id_b: str) -> bool:
+        """Whether the pair was judged distinct (KEEP) before."""
+        decision = self.get_similarity_decision(id_a, id_b)
+        return decision is not None and decision.decision.upper() == "KEEP"
 
     def get_skill(self, skill_id: str) -> Skill | None:
         """The skill with this id (active or not), or None."""
         with self._lock:
             return self._skills.get(skill_id)
 
-    def skills(self, include_inactive: bool = False) -> list[Skill]:
-        """Skills in insertion order; inactive (soft-removed) ones only when asked."""
+    def skills(
+        self, include_inactive: bool = False, *, include_invalid: bool = False
+    ) -> list[Skill]:
+        """Skills in insertion order; inactive (soft-removed, "invalid") ones only when asked
+        (``include_invalid`` is the established name of ``include_inactive``)."""
+        everything = include_inactive or include_invalid
         with self._lock:
-            return [s for s in self._skills.values() if include_inactive or s.status == "active"]
+            return [s for s in self._skills.values() if everything or s.status == "active"]
 
     def sections(self) -> list[str]:
         """Section names of active skills, in first-appearance order."""
@@ -265,9 +367,54 @@ class Skillbook:
             return True
 
     def record_similarity_decision(self, id_a: str, id_b: str, decision: Mapping[str, Any]) -> None:
-        """Remember a deduplication decision for a pair (order-insensitive)."""
+        """Remember a deduplication decision for a pair (order-insensitive); the first
+        versions' name of `set_similarity_decision`."""
+        self.set_similarity_decision(id_a, id_b, decision)
+
+    # ------------------------------------------------------------------ provenance
+    def source_map(self) -> dict[str, list[dict[str, Any]]]:
+        """Skill id -> its provenance records (only skills that have some)."""
         with self._lock:
-            self._similarity_decisions[pair_key(id_a, id_b)] = dict(decision)
+            return {
+                i: [src.to_dict() for src in s.sources]
+                for i, s in self._skills.items()
+                if s.sources
+            }
+
+    def source_summary(self) -> dict[str, Any]:
+        """How many records there are, by epoch and by sample question."""
+        epochs: dict[int, int] = {}
+        questions: dict[str, int] = {}
+        total = 0
+        for records in self.source_map().values():
+            for record in records:
+                total += 1
+                epoch = record.get("epoch", 0)
+                epochs[epoch] = epochs.get(epoch, 0) + 1
+                question = record.get("sample_question")
+                if question:
+                    questions[question] = questions.get(question, 0) + 1
+        return {"total_sources": total, "epochs": epochs, "sample_questions": questions}
+
+    def source_filter(
+        self, *, epoch: int | None = None, sample_question: str | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """`source_map` narrowed to records of `epoch` and/or whose sample question contains
+        `sample_question` (case-insensitive)."""
+        result: dict[str, list[dict[str, Any]]] = {}
+        for skill_id, records in self.source_map().items():
+            kept = [
+                r
+                for r in records
+                if (epoch is None or r.get("epoch") == epoch)
+                and (
+                    sample_question is None
+                    or sample_question.lower() in str(r.get("sample_question") or "").lower()
+                )
+            ]
+            if kept:
+                result[skill_id] = kept
+        return result
 
     def apply_update(
         self, batch: UpdateBatch, *, source: SkillSource | Mapping[str, Any] | None = None
@@ -337,18 +484,46 @@ class Skillbook:
                 return candidate
 
     # ------------------------------------------------------------------ files
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, exclude_embeddings: bool = False) -> dict[str, Any]:
         """The skillbook as the JSON-ready dict written to files."""
         with self._lock:
             sections: dict[str, list[str]] = {}
             for s in self._skills.values():
                 sections.setdefault(s.section, []).append(s.id)
             return {
-                "skills": {i: s.to_dict() for i, s in self._skills.items()},
+                **self._extra,
+                "skills": {
+                    i: s.to_dict(exclude_embeddings=exclude_embeddings)
+                    for i, s in self._skills.items()
+                },
                 "sections": sections,
                 "next_id": self._next_id,
-                "similarity_decisions": dict(self._similarity_decisions),
+                "similarity_decisions": self.similarity_decisions,
             }
+
+    def dumps(self, exclude_embeddings: bool = False) -> str:
+        """The file's JSON text."""
+        return orjson.dumps(
+            self.to_dict(exclude_embeddings=exclude_embeddings), option=orjson.OPT_INDENT_2
+        ).decode()
+
+    @classmethod
+    def loads(cls, text: str | bytes) -> Skillbook:
+        """A skillbook from JSON text; raises ``SkillbookFileError`` when it is not one."""
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise SkillbookFileError(f"skillbook JSON: not valid JSON ({exc})") from exc
+        return cls.from_dict(data, origin="skillbook JSON")
+
+    def save_to_file(self, path: str | os.PathLike[str], exclude_embeddings: bool = False) -> Path:
+        """The established name of `save` (with its ``exclude_embeddings``)."""
+        return self.save(path, exclude_embeddings=exclude_embeddings)
+
+    @classmethod
+    def load_from_file(cls, path: str | os.PathLike[str]) -> Skillbook:
+        """The established name of `load`."""
+        return cls.load(path)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, origin: str = "skillbook data") -> Skillbook:
@@ -387,8 +562,13 @@ class Skillbook:
                 raise SkillbookFileError(f"{origin}: skill {key!r} is invalid ({problem})") from exc
         decisions = data.get("similarity_decisions") or {}
         if isinstance(decisions, Mapping):
-            book._similarity_decisions = dict(decisions)
+            for key, value in decisions.items():
+                ids = str(key).split("|" if "|" in str(key) else ",")
+                if len(ids) == 2 and isinstance(value, Mapping):
+                    book._similarity_decisions[_pair(ids[0], ids[1])] = dict(value)
         book._next_id = max(_as_int(data.get("next_id", 1)), book._max_counter() + 1, 1)
+        used = {"skills", "bullets", "sections", "next_id", "similarity_decisions"}
+        book._extra = {k: v for k, v in data.items() if k not in used}
         return book
 
     def _max_counter(self) -> int:
@@ -413,7 +593,13 @@ class Skillbook:
         book._remember(file)
         return book
 
-    def save(self, path: str | os.PathLike[str], *, overwrite_corrupt: bool = False) -> Path:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        overwrite_corrupt: bool = False,
+        exclude_embeddings: bool = False,
+    ) -> Path:
         """Write atomically (temporary file, fsync, rename) and return the path.
 
         An existing file that is not a readable skillbook is never replaced unless
@@ -422,7 +608,7 @@ class Skillbook:
         file = Path(path)
         if file.exists() and not overwrite_corrupt and not self._is_known(file):
             _check_replaceable(file)
-        atomic_write(file, orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2))
+        atomic_write(file, self.dumps(exclude_embeddings=exclude_embeddings))
         self._remember(file)
         return file
 
@@ -436,8 +622,13 @@ class Skillbook:
 
 
 def pair_key(id_a: str, id_b: str) -> str:
-    """The order-insensitive key of a skill pair in ``similarity_decisions``."""
-    return "|".join(sorted((id_a, id_b)))
+    """The order-insensitive key of a skill pair in ``similarity_decisions`` (``"a,b"``)."""
+    return ",".join(_pair(id_a, id_b))
+
+
+def _pair(id_a: str, id_b: str) -> tuple[str, str]:
+    first, second = sorted((str(id_a), str(id_b)))
+    return first, second
 
 
 def _check_replaceable(file: Path) -> None:
@@ -452,8 +643,8 @@ def _check_replaceable(file: Path) -> None:
 
 def _source(source: SkillSource | Mapping[str, Any], operation: str) -> SkillSource:
     if isinstance(source, SkillSource):
-        return source.model_copy(update={"operation": operation})
-    return SkillSource.model_validate({**dict(source), "operation": operation})
+        return source.model_copy(update={"operation_type": operation})
+    return SkillSource.model_validate({**dict(source), "operation_type": operation})
 
 
 def _as_int(value: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -35,6 +36,17 @@ class UpdateBatch(BaseModel):
 
     reasoning: str = ""
     operations: list[UpdateOperation] = Field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any] | str | bytes) -> UpdateBatch:
+        """A batch from its JSON (text or parsed), as the established API reads it."""
+        if isinstance(payload, str | bytes):
+            return cls.model_validate_json(payload)
+        return cls.model_validate(payload)
+
+    def to_json(self) -> dict[str, Any]:
+        """The batch as JSON data (unset optional fields left out)."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 class UpdateReport(BaseModel):

@@ -69,7 +69,7 @@ def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_missing_trace_file_is_one_line(tmp_path: Path) -> None:
     result = run_cli("rr", "analyse", str(tmp_path / "nope.json"), "--model", "openai/gpt-4o")
     line = _one_error_line(result)
-    assert "nope.json" in line and "cannot read" in line
+    assert "nope.json" in line and "no such file" in line
     assert result.returncode == 2
 
 

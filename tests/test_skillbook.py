@@ -98,7 +98,7 @@ def test_save_load_round_trip_and_format(tmp_path: Path) -> None:
     assert "helpful" not in data["skills"]["other-00002"]  # counters written only when used
     loaded = Skillbook.load(path)
     assert loaded.to_dict() == sb.to_dict()
-    assert loaded.similarity_decisions == {"a|b": {"decision": "KEEP", "reasoning": "different"}}
+    assert loaded.similarity_decisions == {"a,b": {"decision": "KEEP", "reasoning": "different"}}
 
 
 def test_reads_older_files_with_counters_and_reconciles_next_id(tmp_path: Path) -> None:

@@ -225,7 +225,9 @@ def test_batches_of_records() -> None:
     assert [t.source.index if t.source else None for t in traces] == [0, 1]
     assert len(load_traces([ACE_RECORD, ACE_RECORD, ACE_RECORD])) == 3
     assert load_traces([]) == []
-    assert len(load_traces(OPENAI_MESSAGES)) == 1
+    # A Python list is one trace per element; one conversation is wrapped.
+    assert len(load_traces([OPENAI_MESSAGES])) == 1
+    assert len(load_traces({"messages": OPENAI_MESSAGES})) == 1
     with pytest.raises(TraceFormatError, match="expected one trace, got a batch of 2 traces"):
         load_trace({"tasks": [ACE_RECORD, ACE_RECORD]})
     with pytest.raises(TraceFormatError, match=r"trace item 1: expected one trace, got a batch"):
@@ -320,9 +322,9 @@ def test_malformed_input_errors(value: object, fragment: str) -> None:
 
 
 def test_file_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(TraceFormatError, match=r"trace file .*missing\.json: cannot read it"):
+    with pytest.raises(FileNotFoundError, match=r"trace file .*missing\.json does not exist"):
         load_traces(tmp_path / "missing.json")
-    with pytest.raises(TraceFormatError, match=r"missing\.jsonl: cannot read it"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.jsonl does not exist"):
         load_traces("missing.jsonl")
     broken = tmp_path / "broken.json"
     broken.write_text('{\n  "question": "a",\n  oops\n}')

@@ -69,6 +69,9 @@ def _report(exc: Exception) -> int:
     if isinstance(exc, RunError):
         _error(str(exc))
         return EXIT_RUN_ERROR
+    if isinstance(exc, FileNotFoundError):
+        _error(f"{exc.filename}: no such file or directory")
+        return EXIT_USAGE
     if _is_sandbox_error(exc):
         _error(f"sandbox: {exc}")
         return EXIT_RUN_ERROR

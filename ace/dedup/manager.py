@@ -225,7 +225,7 @@ def _merge(
         survivor = book.get_skill(keep.id)
         assert survivor is not None
         survivor.sources = sorted(
-            [*survivor.sources, *dropped_sources], key=lambda s: s.recorded_at
+            [*survivor.sources, *dropped_sources], key=lambda s: s.recorded_at or ""
         )
         _record(
             book,

@@ -133,13 +133,17 @@ class RRStep:
     ) -> RRResult:
         """Analyse a trace, or a batch (a list or ``{"tasks": [...]}``) in one session.
 
-        ``trace`` may also be a path to a trace file (JSON, JSONL, text log, directory).
+        ``trace`` may also be a path to a trace file (JSON, JSONL, text log, directory): an
+        ``os.PathLike``, or a string without whitespace that has a trace suffix or a path
+        separator. A path that does not exist raises ``FileNotFoundError`` before any model
+        call; other strings are trace text.
 
         A batch yields one reflection per task, in order (``result.reflections``).
         """
         from ace.traces import Trace, load_trace, load_traces
+        from ace.traces._files import looks_like_path
 
-        if isinstance(trace, os.PathLike) or (isinstance(trace, str) and _is_file(trace)):
+        if isinstance(trace, os.PathLike) or (isinstance(trace, str) and looks_like_path(trace)):
             loaded = load_traces(Path(trace))
             trace = loaded if len(loaded) > 1 else loaded[0]
         batch = _is_batch(trace)
@@ -235,11 +239,6 @@ def _close_pools(pools: dict[str, SandboxPool]) -> None:
     for pool in list(pools.values()):
         pool.close()
     pools.clear()
-
-
-def _is_file(text: str) -> bool:
-    """A one-line string naming an existing file (anything else is trace text)."""
-    return "\n" not in text and len(text) < 4096 and Path(text).is_file()
 
 
 def _skillbook_text(skillbook: Any) -> str:

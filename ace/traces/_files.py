@@ -26,10 +26,12 @@ Document = tuple[JsonValue, int | None]
 
 
 def looks_like_path(value: str) -> bool:
-    """True for a one-line string that names a trace file (by suffix) or an existing path."""
-    if "\n" in value or not value.strip() or len(value) > 4096:
+    """Whether a string names a file rather than holding trace text: no whitespace, and a
+    trace suffix, a path separator, or an existing path. ("GET /api/users returned 500"
+    stays text; "runs/failed.jsonl" is a path, and an error if it does not exist.)"""
+    if not value or len(value) > 4096 or any(ch.isspace() for ch in value):
         return False
-    if os.path.splitext(value)[1].lower() in TRACE_SUFFIXES:
+    if os.path.splitext(value)[1].lower() in TRACE_SUFFIXES or os.sep in value:
         return True
     try:
         return os.path.exists(value)

@@ -15,6 +15,8 @@ names the file, line or item and what was expected. Evaluation labels
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,6 +30,8 @@ from ace.traces._json import as_json, content_hash, describe
 from ace.traces.formats import detect_format, parse
 from ace.traces.labels import DEFAULT_LABEL_KEYS, TraceLabels, scrub_labels, split_labels
 from ace.traces.schema import LabelledTrace, Trace, TraceSource
+
+logger = logging.getLogger("ace.traces")
 
 
 def load_trace(
@@ -59,21 +63,23 @@ def load_labelled_traces(
 ) -> list[LabelledTrace]:
     """Like :func:`load_traces`, with each trace's labels.
 
-    Already normalised ``Trace`` objects (alone or in a list) pass through unchanged.
+    A Python list or tuple is one trace per element (as in the established API), each
+    element read by the format rules; a file follows the file rules (a JSON list in a file
+    may be one conversation). Already normalised ``Trace`` objects pass through unchanged.
+    A path (any ``os.PathLike``, or a string `looks_like_path`) that does not exist is a
+    ``FileNotFoundError`` naming it.
     """
     keys = DEFAULT_LABEL_KEYS | frozenset(extra_label_keys)
     if isinstance(obj_or_path, Trace):
         return [LabelledTrace(trace=obj_or_path, labels=TraceLabels())]
-    if (
-        isinstance(obj_or_path, list)
-        and obj_or_path
-        and all(isinstance(t, Trace) for t in obj_or_path)
-    ):
-        return [LabelledTrace(trace=t, labels=TraceLabels()) for t in obj_or_path]
+    if isinstance(obj_or_path, list | tuple):
+        return _one_per_element(obj_or_path, keys)
     if isinstance(obj_or_path, os.PathLike) or (
         isinstance(obj_or_path, str) and looks_like_path(obj_or_path)
     ):
         path = Path(obj_or_path)
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, f"trace file {path} does not exist", str(path))
         loaded: list[LabelledTrace] = []
         for file in trace_files(path):
             from_file: list[LabelledTrace] = []
@@ -101,6 +107,29 @@ def _no_steps(file: Path, loaded: list[LabelledTrace]) -> str:
         f"{file}: no trace steps found (it read as {', '.join(formats)}); is it a trace? "
         f"The loaders accept {ACCEPTED}"
     )
+
+
+def _one_per_element(
+    items: list[object] | tuple[object, ...], keys: frozenset[str]
+) -> list[LabelledTrace]:
+    messages = sum(1 for item in items if isinstance(item, dict) and "role" in item)
+    if messages > 1:
+        logger.warning(
+            "load_traces: a list of %d message dicts is read as %d traces, one per element; "
+            "to pass one conversation, wrap it: load_traces([messages]) or {'messages': messages}",
+            len(items),
+            len(items),
+        )
+    loaded: list[LabelledTrace] = []
+    for index, item in enumerate(items):
+        if isinstance(item, Trace):
+            loaded.append(LabelledTrace(trace=item, labels=TraceLabels()))
+            continue
+        source = TraceSource(index=index)
+        with _located(source):
+            value = as_json(item)
+        loaded.append(_one(value, source, keys))
+    return loaded
 
 
 def load_trace_file(path: str | os.PathLike[str], *, extra_label_keys: Iterable[str] = ()) -> Trace:
