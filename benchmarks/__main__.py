@@ -8,7 +8,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ["foundation", "llm_overhead", "policy_overhead", "pipeline", "sandbox", "rr", "rr_scale"]
+SUITES = [
+    "foundation",
+    "cli_errors",
+    "llm_overhead",
+    "policy_overhead",
+    "pipeline",
+    "sandbox",
+    "rr",
+    "rr_scale",
+]
 
 
 def main(argv: list[str]) -> None:
