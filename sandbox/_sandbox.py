@@ -105,7 +105,9 @@ class _Kernel:
         deadline = time.monotonic() + timeout_s
         while True:
             members = (
-                self.cgroups.members() if self.cgroups.groups else descendants_of(self.process.pid)
+                self.cgroups.members()
+                if self.cgroups.groups
+                else _process_descendants(self.process.pid)
             )
             strays = [pid for pid in members if pid not in self.own_pids]
             if not strays or time.monotonic() > deadline:
@@ -743,11 +745,6 @@ def _process_descendants(pid: int) -> list[int]:
     from sandbox._process import descendants
 
     return descendants(pid)
-
-
-def descendants_of(pid: int) -> list[int]:
-    """Descendants of `pid` (for a tree without cgroups)."""
-    return _process_descendants(pid)
 
 
 def _host_uid(pid: int) -> int:

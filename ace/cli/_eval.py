@@ -40,11 +40,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(
             "--resume names the report to continue; leave --out out (or make them equal)"
         )
-    chosen = args.resume or args.out
-    out = check_file("--resume" if args.resume else "--out", chosen) or Path(
-        f"ace-eval-{directory.name}-{args.reflector}.json"
-    )
-    check_file("--out", str(out))
+    option = "--resume" if args.resume else "--out"
+    chosen = args.resume or args.out or f"ace-eval-{directory.name}-{args.reflector}.json"
+    out = check_file(option, chosen)
+    assert out is not None
     check_folder("--transcripts", args.transcripts)
     if not directory.exists():
         raise CLIError(f"{directory}: no such file or directory")

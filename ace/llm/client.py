@@ -245,16 +245,9 @@ class LLMClient:
                     earlier.after_attempt(info, refusal)
                 if last_failure is None or not isinstance(refusal, Exception):
                     raise
-                root = _root_exception(last_failure)
                 raise LLMError(
                     f"{self.model}: gave up after {info.attempt - 1} attempt(s); last error "
-                    f"{type(last_failure).__name__}: {_first_line(last_failure)}"
-                    + (
-                        f" (caused by {type(root).__name__}: {_first_line(root)})"
-                        if root is not last_failure
-                        else ""
-                    )
-                    + f"; no retry: {_first_line(refusal)}",
+                    f"{_describe(last_failure)}; no retry: {_first_line(refusal)}",
                     model=self.model,
                     attempts=info.attempt - 1,
                 ) from last_failure
@@ -279,10 +272,7 @@ class LLMClient:
             raise ace_error
         if not isinstance(exc, tuple(litellm.LITELLM_EXCEPTION_TYPES)):
             raise exc
-        summary = f"{type(exc).__name__}: {_first_line(exc)}"
-        root = _root_exception(exc)
-        if root is not exc:
-            summary += f" (caused by {type(root).__name__}: {_first_line(root)})"
+        summary = _describe(exc)
         cause = local.failure_cause(self.model)
         if cause is not None:
             summary = f"{summary}; cause: {cause}"
@@ -421,6 +411,15 @@ def _first_line(exc: BaseException) -> str:
     # litellm appends the wrapped exception's traceback to APIConnectionError messages.
     text = str(exc).split("\nTraceback", 1)[0].strip().split("\n", 1)[0]
     return text.removeprefix(f"litellm.{type(exc).__name__}: ")[:500]
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: first line``, and the innermost cause when there is one under it."""
+    text = f"{type(exc).__name__}: {_first_line(exc)}"
+    root = _root_exception(exc)
+    if root is not exc:
+        text += f" (caused by {type(root).__name__}: {_first_line(root)})"
+    return text
 
 
 def _root_exception(exc: BaseException) -> BaseException:

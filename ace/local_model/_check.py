@@ -113,11 +113,6 @@ def run_check(
         ) from None
 
 
-def checked(fingerprint: str | None = None) -> LibraryCheck | None:
-    """The remembered passed check of the installed libraries, or None."""
-    return _recall(_record_path(fingerprint or library_fingerprint()))
-
-
 def _crash_message(returncode: int, output: str) -> str:
     from ace.local_model._build import installed_version
 

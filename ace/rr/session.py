@@ -359,7 +359,7 @@ class RRSession:
             return decision.accepted, decision.rejection
         iteration.code = found.code
         result = self._execute(sandbox, found.code, iteration)
-        note = self._kernel_note(sandbox, result)
+        note = self._kernel_note(result)
         iteration.kernel_note = note
         if result.ok:
             self.variables.record(found.code, iteration.index)
@@ -401,8 +401,9 @@ class RRSession:
         iteration.children = list(self._children)
         return result
 
-    def _kernel_note(self, sandbox: Sandbox, result: ExecutionResult) -> str | None:
-        """After a kernel death: rebuild the trace view and tell the model what came back."""
+    def _kernel_note(self, result: ExecutionResult) -> str | None:
+        """After a timeout or a kernel death: tell the model what came back (the sandbox
+        has replayed the trace view, a host definition, into the new kernel)."""
         if not result.restarted:
             if result.timed_out:
                 return (
