@@ -6,7 +6,8 @@
     ├── UsageError                 the calling developer's mistake; fix the call or the config
     │   ├── ConfigurationError     an invalid setting (unknown model, impossible limit, ...)
     │   ├── PromptTemplateError    a template is missing or a variable was not supplied
-    │   └── PipelineContractError  a step requires a field no earlier step provides
+    │   └── PipelineContractError  a pipeline is wired wrongly (alias: PipelineConfigError)
+    │       └── PipelineOrderError a step requires a field only a later step provides
     ├── InputError                 bad data handed to us; the message names the file/line/index
     │   ├── TraceFormatError       a trace that no loader understands
     │   └── SkillbookFileError     a skillbook file that cannot be read (never overwritten)
@@ -17,14 +18,14 @@
         ├── BudgetExceededError    a call would pass a limit; carries what was spent and the limit
         ├── BranchError            parallel branches failed; carries every branch's error
         ├── MergeConflictError     branches set one field to different values; names both
-        └── RunCancelled           a cancellation token stopped the sample before this step
+        └── RunCancelled           a cancellation token stopped the sample (alias: PipelineCancelled)
 
 ``UsageError`` and ``InputError`` are also ``ValueError`` so generic callers can catch them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -45,7 +46,15 @@ class PromptTemplateError(UsageError):
 
 
 class PipelineContractError(UsageError):
-    """A pipeline step requires a context field that no earlier step provides."""
+    """A pipeline is wired wrongly: a step lacks a contract, or needs a field nobody provides."""
+
+
+PipelineConfigError = PipelineContractError
+"""The established package's name for invalid pipeline wiring."""
+
+
+class PipelineOrderError(PipelineContractError):
+    """A step requires a field that only a later step provides (the established name)."""
 
 
 class InputError(ACEError, ValueError):
@@ -106,18 +115,34 @@ class BranchError(RunError):
     """One or more parallel branches failed; ``failures`` maps each failed branch to its error.
 
     ``paths`` gives, per failed branch, the steps leading to the failure (outermost first).
+    As in the established package it can also be built from a list of exceptions alone,
+    ``BranchError([e1, e2])``; the branches are then named ``"0"``, ``"1"``, ...
     """
 
     def __init__(
         self,
-        message: str,
+        message: str | Sequence[BaseException] | None = None,
         *,
-        failures: Mapping[str, Exception],
+        failures: Mapping[str, BaseException] | Sequence[BaseException] | None = None,
         paths: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
+        if message is not None and not isinstance(message, str):
+            failures, message = message, None
+        if failures is None:
+            failures = {}
+        if not isinstance(failures, Mapping):
+            failures = {str(i): exc for i, exc in enumerate(failures)}
+        if message is None:
+            kinds = "; ".join(type(e).__name__ for e in failures.values())
+            message = f"{len(failures)} branch(es) failed" + (f": {kinds}" if kinds else "")
         super().__init__(message)
-        self.failures = dict(failures)
+        self.failures: dict[str, BaseException] = dict(failures)
         self.paths = dict(paths or {})
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """The failed branches' exceptions, in branch order."""
+        return list(self.failures.values())
 
 
 class MergeConflictError(RunError):
@@ -132,6 +157,10 @@ class MergeConflictError(RunError):
 class RunCancelled(RunError):
     """A pipeline's cancellation token was set before this sample's next step started."""
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(self, message: str = "cancelled", *, reason: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+PipelineCancelled = RunCancelled
+"""The established package's name for a sample stopped by cancellation."""

@@ -89,8 +89,36 @@ class ReflectorOutput(BaseModel):
     """Diagnostics (the RR puts its transcript summary under ``raw["rr_trace"]``)."""
 
 
+class ConsolidationOp(BaseModel):
+    """One decision of a deduplication run about a pair of similar skills.
+
+    ``MERGE``: ``removed_id`` was merged into ``kept_id`` (the survivor, whose content
+    is now ``merged_content``). ``KEEP``: a judge decided both skills stay; the pair is
+    never proposed again. ``skill_ids`` is the pair as compared, in both cases.
+    """
+
+    type: Literal["MERGE", "KEEP"]
+    skill_ids: list[str] = Field(default_factory=list)
+    kept_id: str | None = None
+    """MERGE: the surviving skill (None for KEEP)."""
+    removed_id: str | None = None
+    """MERGE: the skill that was removed (None for KEEP)."""
+    merged_content: str | None = None
+    """MERGE: the survivor's content after the merge."""
+    similarity: float = 0.0
+    """The pair's similarity when it was decided (embedding cosine or lexical ratio)."""
+    reasoning: str = ""
+
+
 class SkillManagerOutput(BaseModel):
-    """The SkillManager's decision: the operations to apply to the skillbook."""
+    """The SkillManager's decision: the operations to apply to the skillbook.
+
+    ``consolidation_ops`` is never asked of the model (the SkillManager role requests
+    only an ``UpdateBatch``); ``DeduplicateStep`` fills it, on the context's copy of
+    this output, with the merges and keeps of the run that sample triggered.
+    """
 
     update: UpdateBatch
     raw: dict[str, Any] = Field(default_factory=dict)
+    consolidation_ops: list[ConsolidationOp] = Field(default_factory=list)
+    """Deduplication operations, if enabled (set by ``DeduplicateStep``, not the model)."""

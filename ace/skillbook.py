@@ -120,6 +120,10 @@ class SimilarityDecision(BaseModel):
     similarity_at_decision: float | None = None
 
 
+InsightSource = SkillSource
+"""The established package's name for ``SkillSource``."""
+
+
 class Skill(BaseModel):
     """One learned strategy."""
 
@@ -439,6 +443,10 @@ class Skillbook:
         source: SkillSource | Mapping[str, Any] | None,
         report: UpdateReport,
     ) -> str | None:
+        attached = op.metadata.get("insight_source")  # from AttachInsightSourcesStep
+        if isinstance(attached, Mapping):
+            base = source.model_dump() if isinstance(source, SkillSource) else dict(source or {})
+            source = {**base, **attached}
         op_source = _source(source, op.type) if source is not None else None
         if op.type == "ADD":
             if not op.content or not op.content.strip():

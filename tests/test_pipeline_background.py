@@ -69,8 +69,10 @@ def test_run_returns_while_learning_is_blocked_then_completes_in_order() -> None
         assert pipe.background_pending == 3
 
         start = time.monotonic()
-        assert pipe.wait_for_background(timeout=0.05) is False
+        with pytest.raises(TimeoutError, match="3 background tail"):
+            pipe.wait_for_background(timeout=0.05)
         assert time.monotonic() - start < 1.0
+        assert pipe.background_stats() == {"active": 3, "completed": 0}
 
         gate.set()
         assert pipe.wait_for_background(timeout=10) is True

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ace.errors import TraceFormatError
 from ace.outputs import AgentOutput, ReflectorOutput, SkillManagerOutput
 from ace.pipeline import ACEStepContext, Pipeline, SkillbookReader, SkillbookView
 from ace.skillbook import Skillbook
@@ -72,11 +73,11 @@ def test_contexts_from_a_who_and_when_jsonl_file(tmp_path: Path) -> None:
 
 def test_load_traces_step_normalises_a_raw_record() -> None:
     record = json.loads((WHO_AND_WHEN / "1.json").read_text(encoding="utf-8"))
-    out = LoadTracesStep()(ACEStepContext(trace=record))
+    out = LoadTracesStep(source="trace")(ACEStepContext(trace=record))
     assert isinstance(out.trace, Trace) and out.trace.format == "who_and_when"
     assert len(out.trace.steps) == len(record["history"])
     assert not any(label in out.trace.model_dump_json() for label in LABELS)
-    assert LoadTracesStep()(out) is out  # already normalised
+    assert LoadTracesStep(source="trace")(out) is out  # already normalised
     assert isinstance(ACEStepContext(trace=record).trace, dict)  # the input is untouched
 
 
@@ -119,7 +120,7 @@ def test_learning_from_a_trace_file_records_trace_ids(tmp_path: Path, raw: bool)
     if raw:
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         contexts = [ACEStepContext(trace=r, skillbook=SkillbookView(book)) for r in records]
-        steps = [LoadTracesStep(), *tail]
+        steps = [LoadTracesStep(source="trace"), *tail]
     else:
         contexts = LoadTracesStep.contexts_from(path, skillbook=book)
         steps = tail
@@ -130,3 +131,20 @@ def test_learning_from_a_trace_file_records_trace_ids(tmp_path: Path, raw: bool)
     assert [s.content for s in book.skills()] == [f"lesson from {t}" for t in trace_ids]
     assert [s.sources[0].trace_id for s in book.skills()] == trace_ids
     assert all(s.sources[0].epoch == 1 for s in book.skills())
+
+
+def test_load_traces_step_reads_the_file_named_by_the_sample(tmp_path: Path) -> None:
+    """The established contract: requires ``sample`` (a path), provides ``trace``."""
+    step = LoadTracesStep()
+    assert step.requires == {"sample"} and step.provides == {"trace"}
+    one = tmp_path / "one.json"
+    one.write_text((WHO_AND_WHEN / "1.json").read_text(encoding="utf-8"), encoding="utf-8")
+    (result,) = Pipeline([step]).run([ACEStepContext(sample=str(one))])
+    assert result.ok and isinstance(result.context.trace, Trace)
+    assert result.context.trace.format == "who_and_when"
+    assert not any(label in result.context.trace.model_dump_json() for label in LABELS)
+    with pytest.raises(FileNotFoundError):
+        step(ACEStepContext(sample=str(tmp_path / "missing.jsonl")))
+    several = _who_and_when_jsonl(tmp_path, ["1.json", "2.json"])
+    with pytest.raises(TraceFormatError, match="holds 2 traces"):
+        step(ACEStepContext(sample=several))

@@ -17,14 +17,18 @@ the older one; its content becomes the longer of the two texts unless the judge 
 
 from __future__ import annotations
 
+import importlib
+import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from ace.dedup.judge import DedupVerdict, PairJudge, judge_for
-from ace.dedup.similarity import PairScorer, words
-from ace.errors import UsageError
+from ace.dedup.similarity import Embedder, PairScorer, words
+from ace.errors import ConfigurationError, UsageError
+from ace.outputs import ConsolidationOp
 from ace.skillbook import Skill, Skillbook, pair_key
 from ace.updates import UpdateBatch, UpdateOperation
 
@@ -32,35 +36,184 @@ if TYPE_CHECKING:
     from ace.llm import LLMClient
     from ace.steps.deduplicate import DeduplicateStep
 
+logger = logging.getLogger("ace.dedup")
 
-@dataclass(kw_only=True)
+EmbeddingProvider = Literal["litellm", "sentence_transformers"]
+EMBEDDING_PROVIDERS: tuple[str, ...] = get_args(EmbeddingProvider)
+
+_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<unset>"})()
+"""Marks an alias pair member that was not passed (so a conflict can be detected)."""
+
+
+@dataclass(kw_only=True, init=False)
 class DeduplicationConfig:
-    """Settings of a ``DeduplicationManager``; defaults live here only."""
+    """Settings of a ``DeduplicationManager``; defaults live here only.
+
+    Compatible with the established ACE package's ``DeduplicationConfig``: its keyword
+    names are accepted as aliases, and both names read (and set) the same value.
+
+    * ``similarity_threshold`` is ``merge_threshold``;
+    * ``within_section_only`` is ``same_section_only``.
+
+    Passing both names of a pair with different values raises ``UsageError``. The
+    established fields ``enabled``, ``embedding_provider``, ``local_model_name`` and
+    ``min_pairs_to_report`` are real fields here. Deliberate differences:
+
+    * ``embedding_model`` defaults to None, meaning the lexical similarity with no model
+      calls (the established default is ``"text-embedding-3-small"``, a paid API).
+      Pass ``embedding_model="text-embedding-3-small"`` for the established behaviour.
+    * ``merge_threshold`` defaults to 0.9 (the established ``similarity_threshold`` is
+      0.85): here the threshold merges pairs directly unless a judge is configured.
+    * ``min_pairs_to_report`` only gates logging (``"found N similar skill pairs"`` at
+      INFO when N reaches it, DEBUG otherwise); it never stops a merge. The count is in
+      ``DedupReport.candidates``.
+
+    ``enabled=False`` turns deduplication off: ``DeduplicationManager.deduplicate``
+    returns an empty report and the step from ``as_step`` passes every context through
+    unchanged, computing nothing; no embedding model is set up or checked.
+    """
 
     merge_threshold: float = 0.9
-    """Similarity at or above which the threshold rule merges a pair."""
+    """Similarity at or above which the threshold rule merges a pair.
+    Alias: ``similarity_threshold``."""
     candidate_threshold: float | None = None
     """Similarity from which pairs go to the judge; None means ``merge_threshold``."""
+    enabled: bool = True
+    """False: no deduplication at all (see the class docstring)."""
+    embedding_provider: EmbeddingProvider = "litellm"
+    """Who embeds: ``"litellm"`` (``embedding_model``, through ``litellm.embedding``) or
+    ``"sentence_transformers"`` (``local_model_name``, a local model; needs
+    ``pip install sentence-transformers``)."""
     embedding_model: str | None = None
-    """A litellm embedding model; None uses the lexical similarity (no model calls)."""
+    """A litellm embedding model; None (with the litellm provider) uses the lexical
+    similarity, with no model calls. Must be None with ``"sentence_transformers"``."""
+    local_model_name: str = "all-MiniLM-L6-v2"
+    """The ``SentenceTransformer`` model used by the ``"sentence_transformers"`` provider."""
     embedding_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    """Extra arguments for ``litellm.embedding`` (``api_base``, ``dimensions``, ...)."""
+    """Extra arguments for ``litellm.embedding`` (``api_base``, ``dimensions``, ...), or
+    for ``SentenceTransformer.encode`` with the ``"sentence_transformers"`` provider."""
     judge_model: str | LLMClient | None = None
     """A chat model that decides MERGE or KEEP per candidate pair; None uses the rule."""
     same_section_only: bool = True
-    """Compare only skills of the same section (also keeps the pair count down)."""
+    """Compare only skills of the same section (also keeps the pair count down).
+    Alias: ``within_section_only``."""
+    min_pairs_to_report: int = 1
+    """Log the similar pairs a run finds at INFO only when there are at least this many."""
     every: int = 1
     """``DeduplicateStep`` runs every this many samples."""
     max_passes: int = 5
     """Merge passes per run; a pass merges each skill at most once."""
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        merge_threshold: float = _UNSET,
+        candidate_threshold: float | None = None,
+        enabled: bool = True,
+        embedding_provider: EmbeddingProvider = "litellm",
+        embedding_model: str | None = None,
+        local_model_name: str = "all-MiniLM-L6-v2",
+        embedding_kwargs: Mapping[str, Any] | None = None,
+        judge_model: str | LLMClient | None = None,
+        same_section_only: bool = _UNSET,
+        min_pairs_to_report: int = 1,
+        every: int = 1,
+        max_passes: int = 5,
+        similarity_threshold: float = _UNSET,
+        within_section_only: bool = _UNSET,
+    ) -> None:
+        """Keyword-only; the defaults are the field defaults above. ``<unset>`` marks the
+        aliased pairs: ``merge_threshold``/``similarity_threshold`` default to 0.9 and
+        ``same_section_only``/``within_section_only`` to True; give either name."""
+        self.merge_threshold = _resolve(
+            "merge_threshold", merge_threshold, "similarity_threshold", similarity_threshold, 0.9
+        )
+        self.same_section_only = _resolve(
+            "same_section_only", same_section_only, "within_section_only", within_section_only, True
+        )
+        self.candidate_threshold = candidate_threshold
+        self.enabled = enabled
+        self.embedding_provider = embedding_provider
+        self.embedding_model = embedding_model
+        self.local_model_name = local_model_name
+        self.embedding_kwargs = dict(embedding_kwargs or {})
+        self.judge_model = judge_model
+        self.min_pairs_to_report = min_pairs_to_report
+        self.every = every
+        self.max_passes = max_passes
+        self._validate()
+
+    def _validate(self) -> None:
         for name in ("merge_threshold", "candidate_threshold"):
             value = getattr(self, name)
-            if value is not None and not 0.0 < value <= 1.0:
-                raise UsageError(f"DeduplicationConfig: {name} must be in (0, 1], got {value}")
-        if self.every < 1 or self.max_passes < 1:
-            raise UsageError("DeduplicationConfig: every and max_passes must be >= 1")
+            if value is None and name == "candidate_threshold":
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0.0 < value <= 1.0
+            ):
+                raise UsageError(f"DeduplicationConfig: {name} must be in (0, 1], got {value!r}")
+        for name in ("min_pairs_to_report", "every", "max_passes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(
+                    f"DeduplicationConfig: {name} must be an integer >= 1, got {value!r}"
+                )
+        if self.embedding_provider not in EMBEDDING_PROVIDERS:
+            valid = ", ".join(repr(p) for p in EMBEDDING_PROVIDERS)
+            raise UsageError(
+                f"DeduplicationConfig: embedding_provider must be one of {valid}, "
+                f"got {self.embedding_provider!r}"
+            )
+        if self.embedding_provider == "sentence_transformers":
+            if self.embedding_model is not None:
+                raise UsageError(
+                    "DeduplicationConfig: embedding_model is the litellm model; with "
+                    "embedding_provider='sentence_transformers' name the model in "
+                    f"local_model_name instead (got embedding_model={self.embedding_model!r})"
+                )
+            if not self.local_model_name:
+                raise UsageError(
+                    "DeduplicationConfig: local_model_name must name a SentenceTransformer "
+                    "model when embedding_provider='sentence_transformers'"
+                )
+
+    @property
+    def similarity_threshold(self) -> float:
+        """The established ACE name of ``merge_threshold`` (same value)."""
+        return self.merge_threshold
+
+    @similarity_threshold.setter
+    def similarity_threshold(self, value: float) -> None:
+        self.merge_threshold = value
+
+    @property
+    def within_section_only(self) -> bool:
+        """The established ACE name of ``same_section_only`` (same value)."""
+        return self.same_section_only
+
+    @within_section_only.setter
+    def within_section_only(self, value: bool) -> None:
+        self.same_section_only = value
+
+    @property
+    def uses_embeddings(self) -> bool:
+        """True when similarity comes from an embedding model (not the lexical measure)."""
+        return self.embedding_provider == "sentence_transformers" or bool(self.embedding_model)
+
+
+def _resolve(ours: str, value: Any, alias: str, alias_value: Any, default: Any) -> Any:
+    if value is _UNSET and alias_value is _UNSET:
+        return default
+    if value is _UNSET:
+        return alias_value
+    if alias_value is not _UNSET and alias_value != value:
+        raise UsageError(
+            f"DeduplicationConfig: {ours}={value!r} and {alias}={alias_value!r} disagree; "
+            f"{alias} is the established ACE name of {ours}, pass one of them"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -85,6 +238,11 @@ class DedupReport:
     skipped_decided: int = 0
     """Candidate pairs left alone because a KEEP decision was recorded earlier."""
     passes: int = 0
+    candidates: int = 0
+    """Undecided pairs at or above the candidate threshold when the run started."""
+    consolidation_ops: list[ConsolidationOp] = field(default_factory=list)
+    """Every MERGE and KEEP of this run, in decision order (what ``DeduplicateStep``
+    puts on ``SkillManagerOutput.consolidation_ops``)."""
 
     @property
     def removed_ids(self) -> list[str]:
@@ -93,26 +251,44 @@ class DedupReport:
 
 
 class DeduplicationManager:
-    """Finds and merges near-duplicate skills; ``as_step`` plugs it into ``learning_tail``."""
+    """Finds and merges near-duplicate skills; ``as_step`` plugs it into ``learning_tail``.
+
+    With ``embedding_provider="sentence_transformers"`` the package is imported here, so
+    a missing install raises ``ConfigurationError`` before any model call (the model
+    itself is loaded on the first embedding). Nothing is set up when ``enabled`` is False.
+    """
 
     def __init__(
         self, config: DeduplicationConfig | None = None, *, judge: PairJudge | None = None
     ) -> None:
         self.config = config or DeduplicationConfig()
         self.judge = judge_for(self.config.merge_threshold, self.config.judge_model, judge)
-        self._scorer = PairScorer(self._embedder() if self.config.embedding_model else None)
+        embedder = self._embedder() if self.config.enabled and self.config.uses_embeddings else None
+        self._scorer = PairScorer(embedder)
 
     def __repr__(self) -> str:
         return f"DeduplicationManager({self.config!r})"
 
-    def as_step(self, skillbook: Skillbook) -> DeduplicateStep:
-        """A ``DeduplicateStep`` for ``skillbook`` running every ``config.every`` samples."""
+    @property
+    def enabled(self) -> bool:
+        """``config.enabled``: False makes ``deduplicate`` and the step do nothing."""
+        return self.config.enabled
+
+    def as_step(self, skillbook: Skillbook, *, interval: int | None = None) -> DeduplicateStep:
+        """A ``DeduplicateStep`` for ``skillbook`` running every ``interval`` samples
+        (None: ``config.every``). With ``enabled=False`` the step passes contexts through."""
         from ace.steps.deduplicate import DeduplicateStep
 
-        return DeduplicateStep(self, skillbook, every=self.config.every)
+        return DeduplicateStep(
+            self, skillbook, interval=self.config.every if interval is None else interval
+        )
 
     def find_candidates(self, skillbook: Skillbook) -> list[tuple[Skill, Skill, float]]:
-        """Undecided pairs (copies of the skills) at or above the candidate threshold, best first."""
+        """Undecided pairs (copies of the skills) at or above the candidate threshold, best first.
+
+        Empty when deduplication is disabled."""
+        if not self.enabled:
+            return []
         decided = skillbook.similarity_decisions
         return [
             (a, b, s)
@@ -124,8 +300,12 @@ class DeduplicationManager:
         self, skillbook: Skillbook, *, source: Mapping[str, Any] | None = None
     ) -> DedupReport:
         """Merge duplicates until none is left (or ``max_passes``); ``source`` is the
-        provenance recorded on the survivors (e.g. the sample that triggered the run)."""
+        provenance recorded on the survivors (e.g. the sample that triggered the run).
+
+        With ``enabled=False`` nothing is computed and the report is empty."""
         report = DedupReport(similarity=self._scorer.kind)
+        if not self.enabled:
+            return report
         for _ in range(self.config.max_passes):
             report.passes += 1
             if not self._pass(skillbook, report, dict(source or {})):
@@ -136,7 +316,10 @@ class DeduplicationManager:
         decided = book.similarity_decisions
         touched: set[str] = set()
         merged_any = False
-        for a, b, similarity in self._candidates(book):
+        candidates = self._candidates(book)
+        if report.passes == 1:
+            self._log_candidates(report, candidates, decided)
+        for a, b, similarity in candidates:
             if a.id in touched or b.id in touched:
                 continue
             if _is_keep(decided.get(pair_key(a.id, b.id))):
@@ -148,11 +331,54 @@ class DeduplicationManager:
             if verdict.decision == "KEEP":
                 _record(book, a.id, b.id, "KEEP", similarity, verdict.reasoning)
                 report.kept.append((a.id, b.id, similarity))
-            elif (record := _merge(book, a, b, similarity, verdict, source)) is not None:
+                report.consolidation_ops.append(
+                    ConsolidationOp(
+                        type="KEEP",
+                        skill_ids=[a.id, b.id],
+                        similarity=similarity,
+                        reasoning=verdict.reasoning,
+                    )
+                )
+            elif (merged := _merge(book, a, b, similarity, verdict, source)) is not None:
+                record, content = merged
                 touched |= {a.id, b.id}
                 report.merged.append(record)
+                report.consolidation_ops.append(
+                    ConsolidationOp(
+                        type="MERGE",
+                        skill_ids=[a.id, b.id],
+                        kept_id=record.kept_id,
+                        removed_id=record.removed_id,
+                        merged_content=content,
+                        similarity=similarity,
+                        reasoning=record.reasoning,
+                    )
+                )
                 merged_any = True
         return merged_any
+
+    def _log_candidates(
+        self,
+        report: DedupReport,
+        candidates: list[tuple[Skill, Skill, float]],
+        decided: Mapping[str, Any],
+    ) -> None:
+        undecided = [
+            (a, b, s) for a, b, s in candidates if not _is_keep(decided.get(pair_key(a.id, b.id)))
+        ]
+        report.candidates = len(undecided)
+        if not undecided:
+            return
+        level = logging.INFO if len(undecided) >= self.config.min_pairs_to_report else logging.DEBUG
+        logger.log(
+            level,
+            "found %d similar skill pairs (%s similarity; min_pairs_to_report=%d)",
+            len(undecided),
+            report.similarity,
+            self.config.min_pairs_to_report,
+        )
+        for a, b, similarity in undecided:
+            logger.log(level, "  %s ~ %s: %.3f", a.id, b.id, similarity)
 
     def _candidates(self, book: Skillbook) -> list[tuple[Skill, Skill, float]]:
         with book.lock:
@@ -160,13 +386,39 @@ class DeduplicationManager:
         floor = self.config.candidate_threshold or self.config.merge_threshold
         return self._scorer.pairs(skills, floor, self.config.same_section_only)
 
-    def _embedder(self) -> Any:
+    def _embedder(self) -> Embedder:
+        kwargs = dict(self.config.embedding_kwargs)
+        if self.config.embedding_provider == "sentence_transformers":
+            return _sentence_transformers_embedder(self.config.local_model_name, kwargs)
         from ace.llm.embeddings import embed
 
         model = self.config.embedding_model
         assert model is not None
-        kwargs = dict(self.config.embedding_kwargs)
         return lambda texts: embed(texts, model=model, **kwargs)
+
+
+def _sentence_transformers_embedder(model_name: str, kwargs: dict[str, Any]) -> Embedder:
+    """Imports ``sentence_transformers`` now; loads ``model_name`` on the first call."""
+    try:
+        module = importlib.import_module("sentence_transformers")
+    except ImportError as exc:
+        raise ConfigurationError(
+            "DeduplicationConfig(embedding_provider='sentence_transformers') needs the "
+            "sentence-transformers package, which is not installed: "
+            "pip install sentence-transformers (or use embedding_provider='litellm')"
+        ) from exc
+    lock = threading.Lock()
+    loaded: list[Any] = []
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        with lock:
+            if not loaded:
+                loaded.append(module.SentenceTransformer(model_name))
+            model = loaded[0]
+        vectors = model.encode(list(texts), **kwargs)
+        return [[float(x) for x in vector] for vector in vectors]
+
+    return embed
 
 
 def _is_keep(decision: Any) -> bool:
@@ -196,7 +448,7 @@ def _merge(
     similarity: float,
     verdict: DedupVerdict,
     source: dict[str, Any],
-) -> MergeRecord | None:
+) -> tuple[MergeRecord, str] | None:
     keep, drop = _survivor(a, b, verdict.keep_id)
     content = verdict.merged_content or max(
         (keep.content, drop.content), key=lambda text: len(words(text))
@@ -237,7 +489,7 @@ def _merge(
             kept=keep.id,
             removed=drop.id,
         )
-    return MergeRecord(keep.id, drop.id, similarity, verdict.reasoning)
+    return MergeRecord(keep.id, drop.id, similarity, verdict.reasoning), survivor.content
 
 
 def _survivor(a: Skill, b: Skill, keep_id: str | None) -> tuple[Skill, Skill]:

@@ -7,12 +7,20 @@ samples, ``run_async``, cancellation, the background learning tail),
 
 from __future__ import annotations
 
+from ace.errors import (
+    BranchError,
+    PipelineCancelled,
+    PipelineConfigError,
+    PipelineContractError,
+    PipelineOrderError,
+)
 from ace.pipeline.branch import Branch, MergeStrategy
-from ace.pipeline.cancel import CancellationToken
+from ace.pipeline.cancel import CancellationToken, cancel_token_var
 from ace.pipeline.context import ACEStepContext, SkillbookView, StepContext
 from ace.pipeline.pipeline import Pipeline
 from ace.pipeline.protocol import (
     AgentLike,
+    PipelineHook,
     ReflectorLike,
     SkillbookReader,
     SkillManagerLike,
@@ -24,9 +32,15 @@ __all__ = [
     "ACEStepContext",
     "AgentLike",
     "Branch",
+    "BranchError",
     "CancellationToken",
     "MergeStrategy",
     "Pipeline",
+    "PipelineCancelled",
+    "PipelineConfigError",
+    "PipelineContractError",
+    "PipelineHook",
+    "PipelineOrderError",
     "ReflectorLike",
     "SampleResult",
     "SkillManagerLike",
@@ -34,4 +48,5 @@ __all__ = [
     "SkillbookView",
     "StepContext",
     "StepProtocol",
+    "cancel_token_var",
 ]

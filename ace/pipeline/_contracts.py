@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from ace.errors import PipelineContractError
+from ace.errors import PipelineContractError, PipelineOrderError
 from ace.pipeline.context import StepContext
 from ace.pipeline.protocol import StepProtocol
 
@@ -37,8 +37,6 @@ def is_async_step(step: object) -> bool:
 
 def check_steps(steps: tuple[StepProtocol[Any], ...], owner: str) -> tuple[Slot, ...]:
     """Slots for ``steps``; a step without a usable contract is refused, naming it."""
-    if not steps:
-        raise PipelineContractError(f"{owner} has no steps")
     slots = []
     for position, step in enumerate(steps):
         name = step_name(step)
@@ -78,7 +76,7 @@ def needed_from_outside(slots: tuple[Slot, ...]) -> dict[str, str]:
         for field in sorted(slot.requires - provided):
             later = next((s.name for s in slots[position + 1 :] if field in s.provides), None)
             if later is not None:
-                raise PipelineContractError(
+                raise PipelineOrderError(
                     f"step {slot.name!r} requires {field!r}, which only the later step "
                     f"{later!r} provides; put {later!r} before {slot.name!r}"
                 )

@@ -11,6 +11,7 @@ contract checks, cancellation and error paths therefore live in one place.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 from collections.abc import Generator
 from concurrent.futures import Executor
@@ -100,7 +101,13 @@ def _serve(request: Request) -> Any:
         out = request.slot.step(request.ctx)
         return _portal.run(out) if inspect.isawaitable(out) else out
     first, *rest = request.branches
-    futures = [request.executor.submit(_outcome, b, request.ctx, request.token) for b in rest]
+    # Each branch thread gets a copy of the caller's context variables (cancel_token_var).
+    futures = [
+        request.executor.submit(
+            contextvars.copy_context().run, _outcome, b, request.ctx, request.token
+        )
+        for b in rest
+    ]
     # The calling thread walks the first branch itself rather than idling.
     return [_outcome(first, request.ctx, request.token), *(f.result() for f in futures)]
 

@@ -41,6 +41,8 @@ class MergeStrategy(Enum):
     """Fields changed by several branches must agree, else ``MergeConflictError`` (default)."""
     LAST_WRITE_WINS = "last_write_wins"
     """A field changed by several branches takes the value of the last of them."""
+    LAST = "last_write_wins"
+    """Another name for ``LAST_WRITE_WINS`` (used in the established documentation)."""
     NAMESPACED = "namespaced"
     """Fields changed by one branch are merged; every branch's changes are also kept under
     ``metadata["branches"][branch name]``, and fields several branches may set are read
@@ -54,19 +56,24 @@ class Branch:
     ``MergeStrategy.NAMESPACED`` for its ``provides``), so it nests in a ``Pipeline``.
     Under ``Pipeline.run`` branches run on this Branch's thread pool (``max_workers``,
     default Python's); under ``run_async`` they are gathered on the event loop.
-    ``merge`` is a ``MergeStrategy`` or a ``MergeFunction``.
+    ``merge`` is a ``MergeStrategy`` or a ``MergeFunction``. Branches may also be given
+    as a list, ``Branch([a, b], merge=...)``: every list or tuple argument contributes
+    its elements as branches (give a multi-step branch as a ``Pipeline``).
     """
 
     _ace_composite = True
 
     def __init__(
         self,
-        *branches: StepProtocol[Any],
+        *given: StepProtocol[Any] | list[StepProtocol[Any]] | tuple[StepProtocol[Any], ...],
         merge: MergeStrategy | MergeFunction = MergeStrategy.RAISE_ON_CONFLICT,
         name: str | None = None,
         max_workers: int | None = None,
     ) -> None:
         self.name = name or "Branch"
+        branches: tuple[StepProtocol[Any], ...] = tuple(
+            item for arg in given for item in (arg if isinstance(arg, list | tuple) else (arg,))
+        )
         if not branches:
             raise PipelineContractError(f"branch {self.name!r} has no branches")
         if not isinstance(merge, MergeStrategy) and not callable(merge):

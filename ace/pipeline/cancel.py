@@ -9,6 +9,7 @@ stopped the same way.
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 
 
 class CancellationToken:
@@ -38,6 +39,11 @@ class CancellationToken:
         return self._event.is_set() or (self._parent is not None and self._parent.cancelled)
 
     @property
+    def is_cancelled(self) -> bool:
+        """The established package's name for ``cancelled``."""
+        return self.cancelled
+
+    @property
     def reason(self) -> str | None:
         """Why the run was cancelled (None while it is not)."""
         if self._event.is_set():
@@ -50,3 +56,13 @@ class CancellationToken:
 
     def __repr__(self) -> str:
         return f"CancellationToken(cancelled={self.cancelled})"
+
+
+cancel_token_var: ContextVar[CancellationToken | None] = ContextVar(
+    "cancel_token_var", default=None
+)
+"""The token of the pipeline run the current step belongs to (None outside a run).
+
+Set while a sample's steps (and its background tail) run, so code deep inside a step,
+such as a model client, can stop early without the token being passed down.
+"""

@@ -33,6 +33,8 @@ class StepContext:
     pipeline; the engine only relies on ``replace``, ``is_set`` and ``field_names``.
     """
 
+    sample: Any = None
+    """The input item this context carries (the established engine's one named field)."""
     metadata: Mapping[str, Any] = field(default_factory=_empty_metadata)
     """Free-form read-only data (a copy of what was given, wrapped in MappingProxyType)."""
 
@@ -81,6 +83,8 @@ class ACEStepContext(StepContext):
     """0-based position of this sample within its epoch."""
     total_steps: int | None = None
     """Number of samples in the epoch, when known."""
+    global_sample_index: int | None = None
+    """0-based position of this sample across all epochs of a run, when a runner sets it."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

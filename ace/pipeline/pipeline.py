@@ -47,9 +47,9 @@ from ace.pipeline._engine import (
     drive,
     is_composite,
 )
-from ace.pipeline.cancel import CancellationToken
+from ace.pipeline.cancel import CancellationToken, cancel_token_var
 from ace.pipeline.context import StepContext
-from ace.pipeline.protocol import StepProtocol
+from ace.pipeline.protocol import PipelineHook, StepProtocol
 from ace.pipeline.result import SampleResult
 
 logger = logging.getLogger("ace.pipeline")
@@ -65,26 +65,64 @@ class Pipeline:
     ``requires`` is what the steps need from outside (the initial context), ``provides``
     everything they set. A nested pipeline runs all its steps where it sits (its own
     ``async_boundary`` markers apply only when it is run at the top level).
+
+    A pipeline may start empty and grow with ``then(step)`` / ``branch(a, b)``; every
+    addition is checked at once. ``hooks`` observe each of this pipeline's steps (see
+    ``PipelineHook``).
     """
 
     _ace_composite = True
 
-    def __init__(self, steps: Iterable[StepProtocol[Any]], *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        steps: Iterable[StepProtocol[Any]] | None = None,
+        hooks: Iterable[PipelineHook] | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
         self.name = name or "Pipeline"
-        self._slots = check_steps(tuple(steps), f"pipeline {self.name!r}")
-        self._first_needing = needed_from_outside(self._slots)
-        self.requires: frozenset[str] = frozenset(self._first_needing)
-        self.provides: frozenset[str] = frozenset().union(*(s.provides for s in self._slots))
-        split = next(
-            (i for i, s in enumerate(self._slots) if getattr(s.step, "async_boundary", False)),
-            len(self._slots),
-        )
-        self._foreground = self._slots[:split]
-        self._background = self._slots[split:]
+        self.hooks: tuple[PipelineHook, ...] = tuple(hooks or ())
         self._worker = BackgroundWorker(self.name)
         self._background_done: list[SampleResult[Any]] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._set_steps(tuple(steps or ()))
+
+    def _set_steps(self, steps: tuple[StepProtocol[Any], ...]) -> None:
+        slots = check_steps(steps, f"pipeline {self.name!r}")
+        first_needing = needed_from_outside(slots)
+        split = next(
+            (i for i, s in enumerate(slots) if getattr(s.step, "async_boundary", False)),
+            len(slots),
+        )
+        self._slots = slots
+        self._first_needing = first_needing
+        self.requires: frozenset[str] = frozenset(first_needing)
+        self.provides: frozenset[str] = frozenset().union(*(s.provides for s in slots))
+        self._foreground = slots[:split]
+        self._background = slots[split:]
+
+    def then(self, step: StepProtocol[Any]) -> Self:
+        """Append ``step`` (checked now) and return this pipeline, for chaining."""
+        self._set_steps((*self.steps, step))
+        return self
+
+    def branch(
+        self,
+        *branches: StepProtocol[Any] | list[StepProtocol[Any]] | tuple[StepProtocol[Any], ...],
+        merge: Any = None,
+        name: str | None = None,
+    ) -> Self:
+        """Append ``Branch(*branches, merge=...)`` and return this pipeline, for chaining."""
+        from ace.pipeline.branch import Branch, MergeStrategy
+
+        return self.then(
+            Branch(
+                *branches,
+                merge=MergeStrategy.RAISE_ON_CONFLICT if merge is None else merge,
+                name=name,
+            )
+        )
 
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r}, steps={[s.name for s in self._slots]})"
@@ -103,9 +141,10 @@ class Pipeline:
     def run(
         self,
         contexts: Iterable[C],
-        *,
         workers: int = 1,
         on_sample_done: SampleCallback | None = None,
+        cancel_token: CancellationToken | None = None,
+        *,
         cancel: CancellationToken | None = None,
     ) -> list[SampleResult[C]]:
         """Run every context through the steps; one ``SampleResult`` per context, in input order.
@@ -113,8 +152,9 @@ class Pipeline:
         ``workers > 1`` runs that many samples at once on a thread pool (steps must then
         be thread-safe; the standard ones are). ``on_sample_done(result)`` is called in
         the calling thread, in completion order; if it raises, no new step starts, the
-        running ones finish and the exception propagates. ``cancel`` stops new work (see
-        ``CancellationToken``); stopped samples carry a ``RunCancelled`` error.
+        running ones finish and the exception propagates. ``cancel_token`` (or ``cancel``)
+        stops new work (see ``CancellationToken``); stopped samples carry a ``RunCancelled``
+        error. While a step runs, ``cancel_token_var.get()`` returns the run's token.
 
         Async steps run on a private event loop thread, so this works even when called
         from inside a running event loop. Steps are expected to keep the context's type
@@ -123,7 +163,7 @@ class Pipeline:
         before anything runs.
         """
         items = self._prepare(contexts, workers)
-        token = CancellationToken(parent=cancel)
+        token = CancellationToken(parent=_one_token(cancel_token, cancel))
         tails = InOrder(self._submit_tail)
         if workers == 1 or len(items) <= 1:
             results = []
@@ -150,9 +190,10 @@ class Pipeline:
     async def run_async(
         self,
         contexts: Iterable[C],
-        *,
         workers: int = 1,
         on_sample_done: SampleCallback | None = None,
+        cancel_token: CancellationToken | None = None,
+        *,
         cancel: CancellationToken | None = None,
     ) -> list[SampleResult[C]]:
         """Like ``run``, on the caller's event loop: async steps are awaited natively.
@@ -163,7 +204,7 @@ class Pipeline:
         runs on its worker thread.
         """
         items = self._prepare(contexts, workers)
-        token = CancellationToken(parent=cancel)
+        token = CancellationToken(parent=_one_token(cancel_token, cancel))
         tails = InOrder(self._submit_tail)
         gate = asyncio.Semaphore(workers)
         failures: list[BaseException] = []
@@ -215,10 +256,13 @@ class Pipeline:
         result: SampleResult[C] = SampleResult(
             sample=getattr(ctx, "sample", None), context=ctx, index=index
         )
+        reset = cancel_token_var.set(token)
         try:
             result.context = cast(C, drive(self._walk(ctx, token, self._foreground)))
         except StepFailure as failure:
             self._record(result, failure, "")
+        finally:
+            cancel_token_var.reset(reset)
         return self._settle(result, token, tails)
 
     async def _arun_one(
@@ -227,6 +271,7 @@ class Pipeline:
         result: SampleResult[C] = SampleResult(
             sample=getattr(ctx, "sample", None), context=ctx, index=index
         )
+        cancel_token_var.set(token)  # this task's own copy of the context
         try:
             result.context = cast(C, await adrive(self._walk(ctx, token, self._foreground)))
         except StepFailure as failure:
@@ -250,6 +295,7 @@ class Pipeline:
                         f"({token.reason})",
                         reason=token.reason,
                     )
+                self._fire("before_step", slot.name, ctx)
                 if isinstance(slot.step, Pipeline):
                     out = yield from slot.step.walk(ctx, token)
                 elif is_composite(slot.step):
@@ -257,12 +303,25 @@ class Pipeline:
                     out = checked_output(slot, (yield from composite.walk(ctx, token)))
                 else:
                     out = checked_output(slot, (yield Invoke(slot, ctx)))
+                self._fire("after_step", slot.name, out)
             except StepFailure as inner:
                 raise StepFailure((slot.name, *inner.path), inner.cause, inner.context) from None
             except Exception as exc:
                 raise StepFailure((slot.name,), exc, ctx) from None
             ctx = out
         return ctx
+
+    def _fire(self, event: str, step_name: str, ctx: StepContext) -> None:
+        for hook in self.hooks:
+            method = getattr(hook, event, None)
+            if method is None:
+                continue
+            try:
+                method(step_name, ctx)
+            except Exception:  # a broken observer must not fail the sample
+                logger.exception(
+                    "pipeline %r: hook %s.%s raised; ignored", self.name, type(hook).__name__, event
+                )
 
     @staticmethod
     def _notify(
@@ -283,11 +342,13 @@ class Pipeline:
             self._worker.submit(lambda: self._run_tail(result, token), lambda: self._cancel(result))
 
     def _run_tail(self, result: SampleResult[Any], token: CancellationToken) -> None:
+        reset = cancel_token_var.set(token)
         try:
             result.context = drive(self._walk(result.context, token, self._background))
         except StepFailure as failure:
             self._record(result, failure, "background ")
         finally:
+            cancel_token_var.reset(reset)
             result.pending = False
             with self._lock:
                 self._background_done.append(result)
@@ -331,12 +392,24 @@ class Pipeline:
         logger.debug("traceback of sample %d's failure", result.index, exc_info=failure.cause)
 
     def wait_for_background(self, timeout: float | None = None) -> bool:
-        """Block until the background tail has finished every submitted sample.
+        """Block until the background tail has finished every submitted sample; True then.
 
-        Returns False when ``timeout`` (seconds) elapsed first; it returns by then even
-        if a background step is blocked.
+        Raises ``TimeoutError`` when ``timeout`` (seconds) elapsed first (as the
+        established package does); it raises by then even if a background step is
+        blocked, and the work goes on.
         """
-        return self._worker.wait(timeout)
+        if not self._worker.wait(timeout):
+            raise TimeoutError(
+                f"pipeline {self.name!r}: {self._worker.pending} background tail(s) still "
+                f"running after {timeout} s"
+            )
+        return True
+
+    def background_stats(self) -> dict[str, int]:
+        """``{"active": tails not finished, "completed": tails finished or cancelled}``."""
+        with self._lock:
+            completed = len(self._background_done)
+        return {"active": self._worker.pending, "completed": completed}
 
     def background_results(self) -> list[SampleResult[Any]]:
         """Results whose background tail has finished (or was cancelled), in that order."""
@@ -368,3 +441,11 @@ class Pipeline:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _one_token(
+    cancel_token: CancellationToken | None, cancel: CancellationToken | None
+) -> CancellationToken | None:
+    if cancel_token is not None and cancel is not None and cancel_token is not cancel:
+        raise UsageError("pass the cancellation token once: cancel_token= or cancel=, not both")
+    return cancel_token if cancel_token is not None else cancel

@@ -41,6 +41,26 @@ class StepProtocol(Protocol[CtxT]):
 
 
 @runtime_checkable
+class PipelineHook(Protocol):
+    """Observes a pipeline's steps; never changes the context.
+
+    ``before_step(name, ctx)`` runs before each step of the pipeline it was given to,
+    ``after_step(name, ctx)`` after the step succeeded, with the step's output. Both
+    run in the thread that runs the step (the background worker for tail steps), so
+    keep them quick. A hook that raises is logged and ignored. Either method may be
+    left out.
+    """
+
+    def before_step(self, step_name: str, ctx: Any) -> None:
+        """Called before the step runs."""
+        ...
+
+    def after_step(self, step_name: str, ctx: Any) -> None:
+        """Called after the step returned ``ctx``."""
+        ...
+
+
+@runtime_checkable
 class SkillbookReader(Protocol):
     """What roles may read from a skillbook; satisfied by Skillbook and SkillbookView."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ace.errors import RunCancelled
+from ace.errors import BranchError, RunCancelled
 from ace.pipeline.context import StepContext
 
 C = TypeVar("C", bound=StepContext)
@@ -37,6 +37,22 @@ class SampleResult(Generic[C]):
     def ok(self) -> bool:
         """True when every step, including a finished background tail, succeeded."""
         return self.error is None and not self.pending
+
+    @property
+    def output(self) -> C | None:
+        """The final context when the sample succeeded (tail included), else None.
+
+        The established package's name; ``context`` is always set, also on failure.
+        """
+        return self.context if self.ok else None
+
+    @property
+    def cause(self) -> BaseException | None:
+        """The exception at the root of a failure: for a ``BranchError`` the first failed
+        branch's error, otherwise ``error`` itself; None when nothing failed."""
+        if isinstance(self.error, BranchError) and self.error.failures:
+            return next(iter(self.error.failures.values()))
+        return self.error
 
     @property
     def cancelled(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -23,11 +24,20 @@ class SkillbookLike(Protocol):
     def cited_ids(self, text: str) -> list[str]: ...
 
 
-def resolve_client(model: str | LLMClient) -> LLMClient:
-    """Accept a model name (any litellm model string) or a ready ``LLMClient``."""
-    from ace.llm import LLMClient
+def resolve_client(
+    model: str | LLMClient,
+    model_settings: Mapping[str, Any] | None = None,
+    max_retries: int | None = None,
+) -> LLMClient:
+    """Accept a model name (any litellm model string) or a ready ``LLMClient``.
 
-    return model if isinstance(model, LLMClient) else LLMClient(model)
+    ``model_settings`` (pydantic-ai style: ``temperature``, ``max_tokens``,
+    ``stop_sequences``, ...) and ``max_retries`` configure a client built from a name;
+    see ``ace.llm.settings.client_from_settings``.
+    """
+    from ace.llm.settings import client_from_settings
+
+    return client_from_settings(model, model_settings, max_retries=max_retries)
 
 
 def render(default_name: str, template: str | Path | None, **variables: Any) -> str:

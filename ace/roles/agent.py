@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -28,9 +29,17 @@ class Agent:
     """
 
     def __init__(
-        self, model: str | LLMClient, *, prompt_template: str | Path | None = None
+        self,
+        model: str | LLMClient,
+        *,
+        prompt_template: str | Path | None = None,
+        max_retries: int | None = None,
+        model_settings: Mapping[str, Any] | None = None,
     ) -> None:
-        self.client = resolve_client(model)
+        """``model`` is a litellm model string or an ``LLMClient``; ``model_settings``
+        (``temperature``, ``max_tokens``, ``stop_sequences``, ...) and ``max_retries``
+        configure the client built from a string."""
+        self.client = resolve_client(model, model_settings, max_retries)
         self.prompt_template = prompt_template
 
     def generate(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,15 @@ class _ReflectorReply(BaseModel):
     attribution: Attribution | None = None
 
 
+class ReflectorMode(StrEnum):
+    """Which reflector a runner builds from a model string (``ACELiteLLM(reflector_mode=...)``)."""
+
+    SIMPLE = "simple"
+    """The single-pass ``Reflector``: one structured call per reflection."""
+    RECURSIVE = "recursive"
+    """The Recursive Reflector (``ace.rr.RRStep``): code over the trace in a sandbox."""
+
+
 class Reflector:
     """Analyses one attempt in a single model call and proposes reusable learnings.
 
@@ -42,8 +53,13 @@ class Reflector:
         *,
         prompt_template: str | Path | None = None,
         max_trace_chars: int = DEFAULT_MAX_TRACE_CHARS,
+        max_retries: int | None = None,
+        model_settings: Mapping[str, Any] | None = None,
     ) -> None:
-        self.client = resolve_client(model)
+        """``model`` is a litellm model string or an ``LLMClient``; ``model_settings``
+        (``temperature``, ``max_tokens``, ``stop_sequences``, ...) and ``max_retries``
+        configure the client built from a string."""
+        self.client = resolve_client(model, model_settings, max_retries)
         self.prompt_template = prompt_template
         self.max_trace_chars = max_trace_chars
 

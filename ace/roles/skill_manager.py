@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -25,9 +25,17 @@ class SkillManager:
     """
 
     def __init__(
-        self, model: str | LLMClient, *, prompt_template: str | Path | None = None
+        self,
+        model: str | LLMClient,
+        *,
+        prompt_template: str | Path | None = None,
+        max_retries: int | None = None,
+        model_settings: Mapping[str, Any] | None = None,
     ) -> None:
-        self.client = resolve_client(model)
+        """``model`` is a litellm model string or an ``LLMClient``; ``model_settings``
+        (``temperature``, ``max_tokens``, ``stop_sequences``, ...) and ``max_retries``
+        configure the client built from a string."""
+        self.client = resolve_client(model, model_settings, max_retries)
         self.prompt_template = prompt_template
 
     def update_skills(

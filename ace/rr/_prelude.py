@@ -24,5 +24,6 @@ def _view_source() -> str:
 
 
 def source(*, subagent: bool) -> str:
-    """The first cell of a session: the ``trace`` view (and ``parallel_map`` with sub-calls)."""
+    """The first cell of a session: the ``trace`` view, and ``parallel_map`` when ``subagent``
+    (the caller passes True only when ``llm_batch``, which it calls, is registered)."""
     return _view_source() + (_PARALLEL_MAP if subagent else "")

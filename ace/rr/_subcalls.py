@@ -4,6 +4,10 @@ They run on the host with the cheaper sub-model, charged to the session's ledger
 refused or failed single call raises in the kernel with a clear message; in a batch,
 each failed item becomes a string starting with ``"ERROR:"`` so the results that did
 arrive are not lost.
+
+``llm_batch`` is the batch form of ``llm_query`` (raw prompts); ``RRConfig.enable_llm_query``
+offers or withholds both (and ``parallel_map``), while ``ask_llm`` stays. A custom
+``RRConfig.subagent_system_prompt`` goes ahead of every sub-call's prompt as a system message.
 """
 
 from __future__ import annotations
@@ -95,12 +99,17 @@ class SubCaller:
         ) as current:
             try:
                 response = self.client.complete(
-                    [{"role": "user", "content": prompt}],
+                    self._messages(prompt),
                     max_tokens=self.config.subagent_max_tokens,
                     temperature=self.config.subagent_temperature,
                 )
             except BudgetExceededError as exc:
                 entry.error = f"budget: {exc}"
+                if exc.resource == "subagent_requests":
+                    raise SubCallError(
+                        f"sub-agent request limit reached, no sub-call was made: {exc}. "
+                        "Work with the answers you have, or call FINAL."
+                    ) from None
                 raise SubCallError(f"LLM budget exhausted, no sub-call was made: {exc}") from None
             except LLMError as exc:
                 entry.error = str(exc)
@@ -121,3 +130,8 @@ class SubCaller:
                 },
             )
         return response.text
+
+    def _messages(self, prompt: str) -> list[dict[str, str]]:
+        system = self.config.subagent_system_prompt
+        user = {"role": "user", "content": prompt}
+        return [{"role": "system", "content": system}, user] if system is not None else [user]

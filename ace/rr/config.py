@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ace.errors import ConfigurationError
 
@@ -38,6 +40,21 @@ class RRConfig(BaseModel):
     """A sub-call prompt longer than this is refused (the kernel is told to slice its data)."""
     enable_subagent: bool = True
     """Offer ``ask_llm``/``llm_query``/``llm_batch``/``parallel_map`` to kernel code."""
+    enable_llm_query: bool = True
+    """Offer the raw-prompt sub-calls ``llm_query``, its batch form ``llm_batch`` and
+    ``parallel_map`` (built on ``llm_batch``). False leaves ``ask_llm`` as the only sub-call
+    (when ``enable_subagent`` is on): the others are not defined in the kernel and the
+    system prompt does not mention them."""
+    subagent_system_prompt: str | None = None
+    """System message sent with every sub-call (``ask_llm``, ``llm_query``, ``llm_batch``,
+    ``parallel_map``), ahead of the prompt. None sends the shipped prompts unchanged (no
+    system message; ``ask_llm`` wraps its question in ``prompts/rr/ask_llm.j2`` either way).
+    Must not be blank."""
+    subagent_max_requests: int | None = Field(default=None, ge=1)
+    """At most this many sub-agent requests (each attempt sent to the sub-model, retries
+    included, children's sub-calls included) in one session. A sub-call past it is refused
+    inside the kernel with a message, like other budget refusals, and is not charged.
+    None = no cap beyond ``max_llm_calls``."""
     enable_fallback_synthesis: bool = True
     """Reserve one call to synthesise a reflection from the transcript when limits are hit."""
     max_depth: int = Field(default=0, ge=0, le=3)
@@ -66,6 +83,28 @@ class RRConfig(BaseModel):
     resend is answered with a note. None = never stop for this."""
     preview_chars: int = Field(default=300, ge=40)
     """Size of each step preview shown in the first prompt."""
+
+    def __init__(self, **data: Any) -> None:
+        # pydantic turns every ValueError of a validator (ConfigurationError is one) into a
+        # ValidationError; a field validator's ConfigurationError is raised as itself.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                cause = (error.get("ctx") or {}).get("error")
+                if isinstance(cause, ConfigurationError) and error["loc"]:
+                    raise cause from None
+            raise
+
+    @field_validator("subagent_system_prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ConfigurationError(
+                "RRConfig: subagent_system_prompt must not be empty or blank; "
+                "leave it None to keep the shipped sub-call prompts"
+            )
+        return value
 
     @model_validator(mode="after")
     def _budget_leaves_room(self) -> RRConfig:

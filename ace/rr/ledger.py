@@ -5,7 +5,8 @@ one call, the estimated prompt tokens plus the call's ``max_tokens``, and the co
 that. A reservation that would pass a limit is refused with ``BudgetExceededError``
 before anything is sent; after the call, the reservation is *settled* to the real
 usage. Because reservations are taken under one lock, concurrent sub-calls can never
-jointly pass a limit. One call can be held back for the final synthesis.
+jointly pass a limit. One call can be held back for the final synthesis. Sub-agent
+requests (kind ``"sub"``) may have a cap of their own, checked under the same lock.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any, Literal
 
 from ace.errors import BudgetExceededError
 
-CallKind = Literal["main", "sub", "synthesis"]
+CallKind = Literal["main", "sub", "synthesis", "child"]
+"""``sub`` is a sub-agent request from kernel code; ``child`` is a charge passed up by a
+child session's ledger (other than its sub-agent requests) or the start of a child."""
 
 
 @dataclass
@@ -59,6 +62,10 @@ class Ledger:
     _synthesis_used: bool = False
     _by_model: dict[str, ModelUsage] = field(default_factory=lambda: defaultdict(ModelUsage))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Added after 0.1's fields so positional construction keeps its meaning.
+    max_sub_calls: int | None = None
+    """Cap on sub-agent requests (kind ``"sub"``); None = only ``max_calls`` bounds them."""
+    _sub_calls: int = 0
 
     def reserve(
         self, kind: CallKind, model: str, *, tokens: int = 0, cost_usd: float = 0.0
@@ -86,6 +93,18 @@ class Ledger:
                     spent=self._calls,
                     limit=self.max_calls,
                 )
+            if (
+                kind == "sub"
+                and self.max_sub_calls is not None
+                and self._sub_calls + 1 > self.max_sub_calls
+            ):
+                raise BudgetExceededError(
+                    f"sub-agent request limit reached: {self._sub_calls} of "
+                    f"{self.max_sub_calls} sub-calls used (subagent_max_requests)",
+                    resource="subagent_requests",
+                    spent=self._sub_calls,
+                    limit=self.max_sub_calls,
+                )
             if self.max_tokens is not None and self._tokens + tokens > self.max_tokens:
                 raise BudgetExceededError(
                     f"token budget: {self._tokens} used + {tokens} reserved for this call "
@@ -102,13 +121,18 @@ class Ledger:
                     spent=self._cost,
                     limit=self.max_cost_usd,
                 )
-            # Child before parent, always: one lock order, no deadlock.
+            # Child before parent, always: one lock order, no deadlock. A child's sub-agent
+            # requests stay "sub" upstream, so a cap on them holds for the whole tree.
             upstream = (
-                self.parent.reserve("sub", model, tokens=tokens, cost_usd=cost_usd)
+                self.parent.reserve(
+                    "sub" if kind == "sub" else "child", model, tokens=tokens, cost_usd=cost_usd
+                )
                 if self.parent is not None
                 else None
             )
             self._calls += 1
+            if kind == "sub":
+                self._sub_calls += 1
             self._tokens += tokens
             self._cost += cost_usd
             if kind == "synthesis":
@@ -173,6 +197,12 @@ class Ledger:
             return self._calls
 
     @property
+    def sub_calls_used(self) -> int:
+        """Sub-agent requests reserved so far (this session and its children)."""
+        with self._lock:
+            return self._sub_calls
+
+    @property
     def calls_left(self) -> int:
         """Calls still available to ordinary (non-synthesis) work."""
         with self._lock:
@@ -180,8 +210,15 @@ class Ledger:
             return max(0, self.max_calls - held_back - self._calls)
 
     def snapshot(self) -> dict[str, Any]:
-        """Totals and per-model usage, JSON-ready."""
+        """Totals and per-model usage, JSON-ready.
+
+        Besides our own keys, it carries the names the established ACE package reports:
+        ``requests`` (= ``calls``), ``input_tokens``, ``output_tokens`` and ``total_tokens``
+        (summed over the settled calls of every model).
+        """
         with self._lock:
+            input_tokens = sum(u.prompt_tokens for u in self._by_model.values())
+            output_tokens = sum(u.completion_tokens for u in self._by_model.values())
             return {
                 "calls": self._calls,
                 "max_calls": self.max_calls,
@@ -189,5 +226,11 @@ class Ledger:
                 "max_tokens": self.max_tokens,
                 "cost_usd": round(self._cost, 6),
                 "max_cost_usd": self.max_cost_usd,
+                "subagent_calls": self._sub_calls,
+                "max_subagent_calls": self.max_sub_calls,
                 "by_model": {m: vars(u).copy() for m, u in self._by_model.items()},
+                "requests": self._calls,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
             }

@@ -91,8 +91,16 @@ class RRSession:
         on_progress: Callable[[ProgressEvent], None] | None = None,
         depth: int = 0,
         spawn_child: Callable[[Ledger, int], RRSession] | None = None,
+        main_temperature: float | None = None,
+        main_max_tokens: int | None = None,
     ) -> None:
         self.main, self.sub, self.synthesis = main, sub, synthesis
+        self.main_temperature = config.temperature if main_temperature is None else main_temperature
+        """Temperature of main turns and the synthesis (``RRStep`` model_settings, else config)."""
+        self.main_max_tokens = (
+            config.main_max_tokens if main_max_tokens is None else main_max_tokens
+        )
+        """Completion cap of main turns and the synthesis (model_settings, else config)."""
         self.depth = depth
         self.spawn_child = spawn_child
         self.config = config
@@ -251,8 +259,9 @@ class RRSession:
         if self.config.enable_subagent:
             caller = SubCaller(self.sub, self.config, self._subcalls.append)
             sandbox.register_host_function("ask_llm", caller.ask_llm)
-            sandbox.register_host_function("llm_query", caller.llm_query)
-            sandbox.register_host_function("llm_batch", caller.llm_batch)
+            if self.config.enable_llm_query:
+                sandbox.register_host_function("llm_query", caller.llm_query)
+                sandbox.register_host_function("llm_batch", caller.llm_batch)
         if self.spawn_child is not None and self.depth < self.config.max_depth:
             sandbox.register_host_function("rr_query", self._rr_query)
         return self._run_prelude(sandbox)
@@ -260,7 +269,9 @@ class RRSession:
     def _run_prelude(self, sandbox: Sandbox) -> str | None:
         # A host definition: run where no cell's names reach it, and replayed by the
         # sandbox into every new kernel after a death.
-        result = sandbox.define(_prelude.source(subagent=self.config.enable_subagent))
+        result = sandbox.define(
+            _prelude.source(subagent=self.config.enable_subagent and self.config.enable_llm_query)
+        )
         if result.ok:
             return None
         return f"the trace view could not be built in the kernel: {result.error}"
@@ -317,9 +328,7 @@ class RRSession:
         ) as current:
             try:
                 reply = self.main.complete(
-                    messages,
-                    max_tokens=self.config.main_max_tokens,
-                    temperature=self.config.temperature,
+                    messages, max_tokens=self.main_max_tokens, temperature=self.main_temperature
                 )
             except BudgetExceededError as exc:
                 transcript.notes.append(f"budget reached before iteration {self._iteration}: {exc}")
@@ -459,7 +468,7 @@ class RRSession:
         # A child's start is paid before it starts (one call of this budget), so a loop of
         # rr_query at zero budget fails here, before any kernel is started.
         try:
-            start = self.ledger.reserve("sub", "rr_query")
+            start = self.ledger.reserve("child", "rr_query")
         except BudgetExceededError as exc:
             raise RuntimeError(
                 f"LLM budget exhausted: no call left for a child session ({exc})"
@@ -496,6 +505,8 @@ class RRSession:
         variables = {
             "max_output_chars": self.config.max_output_chars,
             "enable_subagent": self.config.enable_subagent,
+            "enable_llm_query": self.config.enable_llm_query,
+            "subagent_max_requests": self.config.subagent_max_requests,
             "max_iterations": self.config.max_iterations,
             "max_llm_calls": self.ledger.max_calls,
             "max_depth": self.config.max_depth
@@ -609,9 +620,7 @@ class RRSession:
         with span("rr synthesis"):
             try:
                 reply = self.synthesis.complete(
-                    messages,
-                    max_tokens=self.config.main_max_tokens,
-                    temperature=self.config.temperature,
+                    messages, max_tokens=self.main_max_tokens, temperature=self.main_temperature
                 )
             except (BudgetExceededError, LLMError) as exc:
                 transcript.notes.append(f"synthesis failed: {exc}")

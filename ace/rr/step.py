@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,18 @@ class RRStep:
     closed (``close()``, or leaving ``with RRStep(...) as rr:``), when it is garbage
     collected, and at interpreter exit. A step used once starts its kernel cold and leaves
     nothing running.
+
+    ``model_settings`` is a mapping like pydantic-ai's ``ModelSettings`` (``temperature``,
+    ``max_tokens``, ``timeout``, ``top_p``, ``seed``, ``stop_sequences``, ``extra_headers``,
+    ...) for the main model's client, built by ``ace.llm.settings.client_from_settings``;
+    the sub-model is configured by the ``subagent_*`` fields of ``config`` only. A
+    non-mapping, or settings given with an ``LLMClient`` as ``model`` (configure that client
+    instead), raises ``UsageError`` before any model call.
+
+    Precedence: a key set in ``model_settings`` wins for every main-model call (the turns
+    and the synthesis): ``temperature`` over ``config.temperature`` and ``max_tokens`` over
+    ``config.main_max_tokens``; a key it does not set falls back to the config field (so
+    without settings, nothing changes).
     """
 
     requires = frozenset({"trace", "skillbook"})
@@ -46,11 +58,20 @@ class RRStep:
         prompt_template: str | Path | None = None,
         *,
         sandbox_config: SandboxConfig | None = None,
+        model_settings: Mapping[str, Any] | None = None,
     ) -> None:
         from ace.llm import LLMClient
+        from ace.llm.settings import client_from_settings
 
         self.config = config or RRConfig()
-        self.main = model if isinstance(model, LLMClient) else LLMClient(model)
+        self.main = client_from_settings(model, model_settings)
+        given = model_settings or {}
+        self._main_temperature: float | None = (
+            self.main.temperature if given.get("temperature") is not None else None
+        )
+        self._main_max_tokens: int | None = (
+            self.main.max_tokens if given.get("max_tokens") is not None else None
+        )
         sub_model = self.config.subagent_model or self.main.model
         self.sub = LLMClient(sub_model, temperature=self.config.subagent_temperature)
         self.prompt_template = prompt_template
@@ -188,6 +209,7 @@ class RRStep:
                 max_tokens=self.config.max_tokens,
                 max_cost_usd=self.config.max_cost_usd,
                 reserve_synthesis=self.config.enable_fallback_synthesis,
+                max_sub_calls=self.config.subagent_max_requests,
             )
         return RRSession(
             main=self.main.with_observers(LedgerObserver(ledger, "main")),
@@ -202,6 +224,8 @@ class RRStep:
             spawn_child=lambda child_ledger, child_depth: self._session(
                 None, child_ledger, child_depth
             ),
+            main_temperature=self._main_temperature,
+            main_max_tokens=self._main_max_tokens,
         )
 
     def _make_sandbox(self) -> Sandbox:

@@ -107,12 +107,19 @@ class Transcript(BaseModel):
     duration_s: float = 0.0
 
     def summary(self, max_chars: int = 1_000) -> dict[str, Any]:
-        """Compact, JSON-ready form for ``raw["rr_trace"]``."""
+        """Compact, JSON-ready form for ``raw["rr_trace"]``.
+
+        ``total_iterations`` (main-loop turns), ``subagent_calls`` (sub-agent requests of
+        the session, as counted by its ledger) and ``timed_out`` are the names the
+        established ACE package uses.
+        """
         return {
             "schema_version": self.schema_version,
             "session_id": self.session_id,
             "outcome": self.outcome,
             "timed_out": self.outcome == "timeout",
+            "total_iterations": len(self.iterations),
+            "subagent_calls": self._subagent_calls(),
             "iterations": [
                 {
                     "index": it.index,
@@ -141,6 +148,18 @@ class Transcript(BaseModel):
             "cause": self.cause,
             "duration_s": round(self.duration_s, 3),
         }
+
+    def _subagent_calls(self) -> int:
+        counted = self.usage.get("subagent_calls")
+        if isinstance(counted, int):
+            return counted
+        # A transcript written before the ledger counted them: the calls that were sent.
+        return sum(
+            1
+            for it in self.iterations
+            for sc in it.subcalls
+            if not (sc.error or "").startswith("budget:")
+        )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the transcript atomically as JSON."""

@@ -6,9 +6,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ace.environments import Sample, SimpleEnvironment, TaskEnvironment
-from ace.pipeline import ACEStepContext, Pipeline, SampleResult, SkillbookView
+from ace.environments import SimpleEnvironment, TaskEnvironment
+from ace.errors import UsageError
+from ace.pipeline import Pipeline
 from ace.pipeline.protocol import AgentLike, ReflectorLike, SkillManagerLike, StepProtocol
+from ace.runners._hybrid import class_or_instance_method
 from ace.runners.base import ACERunner
 from ace.skillbook import Skillbook
 from ace.steps import AgentStep, EvaluateStep, learning_tail
@@ -16,26 +18,40 @@ from ace.steps.tail import DedupManagerLike
 
 
 class ACE(ACERunner):
-    """Answer each sample, judge it, and learn from it: Agent → Evaluate → learning tail."""
+    """Answer each sample, judge it, and learn from it: Agent → Evaluate → learning tail.
+
+    Build it from roles (``ACE(agent=..., reflector=..., skill_manager=...)`` or
+    ``ACE.from_roles(...)``), or from a pipeline you composed (``ACE(pipeline=...,
+    skillbook=...)``, as ``ACERunner``). Without an environment, answers are judged by
+    ``SimpleEnvironment`` against the samples' ground truth.
+    """
 
     def __init__(
         self,
-        *,
-        agent: AgentLike,
-        reflector: ReflectorLike,
-        skill_manager: SkillManagerLike,
-        environment: TaskEnvironment | None = None,
+        pipeline: Pipeline | None = None,
         skillbook: Skillbook | None = None,
+        *,
+        agent: AgentLike | None = None,
+        reflector: ReflectorLike | None = None,
+        skill_manager: SkillManagerLike | None = None,
+        environment: TaskEnvironment | None = None,
         dedup_manager: DedupManagerLike | None = None,
+        dedup_interval: int | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_interval: int | None = None,
+        extra_steps: Sequence[StepProtocol[Any]] | None = None,
         background: bool = True,
     ) -> None:
         book = skillbook if skillbook is not None else Skillbook()
         self.agent, self.reflector, self.skill_manager = agent, reflector, skill_manager
         self.environment = environment or SimpleEnvironment()
         self.dedup_manager, self.checkpoint_dir = dedup_manager, checkpoint_dir
+        self.dedup_interval, self.checkpoint_interval = dedup_interval, checkpoint_interval
+        self.extra_steps = list(extra_steps or ())
         self.background = background
-        super().__init__(Pipeline(self.build_steps(book), name="ACE"), book)
+        if pipeline is None:
+            pipeline = Pipeline(self.build_steps(book), name="ACE")
+        super().__init__(pipeline, book)
 
     @classmethod
     def from_roles(
@@ -48,7 +64,11 @@ class ACE(ACERunner):
         skillbook: Skillbook | None = None,
         **options: Any,
     ) -> ACE:
-        """Build the runner from ready role objects (any objects with the role protocols)."""
+        """Build the runner from ready role objects (any objects with the role protocols).
+
+        ``options``: ``dedup_manager``, ``dedup_interval``, ``checkpoint_dir``,
+        ``checkpoint_interval``, ``extra_steps``, ``background``.
+        """
         return cls(
             agent=agent,
             reflector=reflector,
@@ -58,45 +78,63 @@ class ACE(ACERunner):
             **options,
         )
 
-    def build_steps(self, skillbook: Skillbook) -> list[StepProtocol[Any]]:
-        """The runner's steps, for recomposition into other pipelines."""
+    @class_or_instance_method
+    def build_steps(
+        owner: Any,
+        skillbook: Skillbook | None = None,
+        *,
+        agent: AgentLike | None = None,
+        reflector: ReflectorLike | None = None,
+        skill_manager: SkillManagerLike | None = None,
+        environment: TaskEnvironment | None = None,
+        dedup_manager: DedupManagerLike | None = None,
+        dedup_interval: int | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_interval: int | None = None,
+        extra_steps: Sequence[StepProtocol[Any]] | None = None,
+        background: bool | None = None,
+    ) -> list[StepProtocol[Any]]:
+        """The steps the runner runs, for inspection and recomposition.
+
+        On the class (the established classmethod) pass the roles:
+        ``ACE.build_steps(agent=..., reflector=..., skill_manager=..., environment=...)``;
+        pass ``skillbook=`` the one you will give the runner, since the learning steps
+        write into it (a new one otherwise). On an instance the runner's own roles and
+        settings are the defaults. Order: Agent → Evaluate → Reflect → Update → Apply →
+        [Deduplicate] → [Checkpoint] → extra steps.
+        """
+        own = None if isinstance(owner, type) else owner
+        roles: dict[str, Any] = {
+            "agent": agent or (own.agent if own else None),
+            "reflector": reflector or (own.reflector if own else None),
+            "skill_manager": skill_manager or (own.skill_manager if own else None),
+        }
+        _require_roles("ACE.build_steps", roles)
+        book = skillbook if skillbook is not None else own.skillbook if own else Skillbook()
+        env = environment or (own.environment if own else SimpleEnvironment())
         return [
-            AgentStep(self.agent),
-            EvaluateStep(self.environment),
+            AgentStep(roles["agent"]),
+            EvaluateStep(env),
             *learning_tail(
-                self.reflector,
-                self.skill_manager,
-                skillbook,
-                self.dedup_manager,
-                self.checkpoint_dir,
-                background=self.background,
+                roles["reflector"],
+                roles["skill_manager"],
+                book,
+                dedup_manager or (own.dedup_manager if own else None),
+                checkpoint_dir or (own.checkpoint_dir if own else None),
+                dedup_interval=dedup_interval or (own.dedup_interval if own else None),
+                checkpoint_interval=checkpoint_interval
+                or (own.checkpoint_interval if own else None),
+                background=background
+                if background is not None
+                else own.background
+                if own
+                else True,
             ),
+            *(extra_steps if extra_steps is not None else own.extra_steps if own else ()),
         ]
 
-    def run(
-        self, samples: Sequence[Sample], epochs: int = 1, *, wait: bool = True
-    ) -> list[SampleResult[ACEStepContext]]:
-        """Run every sample for ``epochs``; learning of one sample never blocks the next answer."""
-        return self.run_epochs(
-            lambda epoch, total: sample_contexts(samples, self.skillbook, epoch, total),
-            epochs,
-            wait=wait,
-        )
 
-
-def sample_contexts(
-    samples: Sequence[Sample], skillbook: Skillbook, epoch: int, total_epochs: int
-) -> list[ACEStepContext]:
-    """One context per sample, with ids (``sample-<n>`` when a sample has none) and progress."""
-    view = SkillbookView(skillbook)
-    return [
-        ACEStepContext(
-            sample=s if s.id is not None else s.model_copy(update={"id": f"sample-{i}"}),
-            skillbook=view,
-            epoch=epoch,
-            total_epochs=total_epochs,
-            step_index=i,
-            total_steps=len(samples),
-        )
-        for i, s in enumerate(samples)
-    ]
+def _require_roles(where: str, roles: dict[str, Any]) -> None:
+    missing = [name for name, role in roles.items() if role is None]
+    if missing:
+        raise UsageError(f"{where}: missing {', '.join(missing)}; pass each role as a keyword")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,14 +12,16 @@ from ace.errors import UsageError
 from ace.outputs import AgentOutput
 from ace.pipeline import ACEStepContext, Pipeline, SampleResult
 from ace.pipeline.protocol import ReflectorLike, SkillManagerLike, StepProtocol
-from ace.runners.ace import sample_contexts
-from ace.runners.base import ACERunner
+from ace.runners.base import ACERunner, item_contexts
 from ace.skillbook import Skillbook
 from ace.steps import AgentStep, EvaluateStep, LoadTracesStep, learning_tail
 from ace.steps.tail import DedupManagerLike
 
 if TYPE_CHECKING:
+    from ace.dedup import DeduplicationConfig
     from ace.llm import LLMClient
+    from ace.roles import ReflectorMode
+    from ace.rr import RRConfig
 
 
 class ACELiteLLM(ACERunner):
@@ -28,7 +30,13 @@ class ACELiteLLM(ACERunner):
     ``model`` is any litellm model string (or an ``LLMClient``). Every role uses it
     unless you pass your own ``agent``, ``reflector`` or ``skill_manager``; the
     ``reflector`` may be any object with ``reflect(...)``, e.g. the Recursive Reflector
-    (``ace.rr.RRStep``).
+    (``ace.rr.RRStep``), or chosen with ``reflector_mode=ReflectorMode.RECURSIVE``
+    (``rr_config`` then configures it). ``model_settings`` (``temperature``,
+    ``max_tokens``, ``stop_sequences``, ...) configure the roles built here.
+    ``skillbook`` may be a Skillbook or a path (``skillbook_path`` is the established
+    name); ``dedup_config`` builds a ``DeduplicationManager``; ``dedup_interval`` and
+    ``checkpoint_interval`` space deduplication and checkpoints (default: every sample);
+    ``logfire=True`` configures logfire tracing (``ace.observability``).
     """
 
     def __init__(
@@ -36,37 +44,79 @@ class ACELiteLLM(ACERunner):
         model: str | LLMClient,
         *,
         skillbook: Skillbook | str | os.PathLike[str] | None = None,
+        skillbook_path: str | os.PathLike[str] | None = None,
         reflector: ReflectorLike | None = None,
         skill_manager: SkillManagerLike | None = None,
         agent: Any = None,
         environment: TaskEnvironment | None = None,
+        model_settings: Mapping[str, Any] | None = None,
+        reflector_mode: ReflectorMode | str | None = None,
+        rr_config: RRConfig | None = None,
+        dedup_config: DeduplicationConfig | None = None,
         dedup_manager: DedupManagerLike | None = None,
+        dedup_interval: int | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_interval: int | None = None,
         is_learning: bool = True,
+        logfire: bool = False,
     ) -> None:
-        from ace.roles import Agent, Reflector, SkillManager
+        from ace.roles import Agent, SkillManager
 
+        if skillbook is not None and skillbook_path is not None:
+            raise UsageError("ACELiteLLM: pass skillbook= or skillbook_path=, not both")
+        source = skillbook if skillbook is not None else skillbook_path
         book = (
-            skillbook
-            if isinstance(skillbook, Skillbook)
-            else (Skillbook.load(skillbook) if skillbook is not None else Skillbook())
+            source
+            if isinstance(source, Skillbook)
+            else (Skillbook.load(source) if source is not None else Skillbook())
         )
+        if dedup_config is not None and dedup_manager is not None:
+            raise UsageError("ACELiteLLM: pass dedup_config= or dedup_manager=, not both")
+        if dedup_config is not None:
+            from ace.dedup import DeduplicationManager
+
+            dedup_manager = DeduplicationManager(dedup_config)
+        if logfire:
+            from ace.observability import configure_logfire
+
+            configure_logfire()
         super().__init__(None, book)
         self.model = model
-        self.agent = agent if agent is not None else Agent(model)
-        self.reflector = reflector if reflector is not None else Reflector(model)
-        self.skill_manager = skill_manager if skill_manager is not None else SkillManager(model)
+        self.model_settings = dict(model_settings) if model_settings else None
+        self.agent = agent if agent is not None else Agent(model, model_settings=model_settings)
+        self.reflector = (
+            reflector
+            if reflector is not None
+            else _reflector(model, reflector_mode, rr_config, model_settings)
+        )
+        self.skill_manager = (
+            skill_manager
+            if skill_manager is not None
+            else SkillManager(model, model_settings=model_settings)
+        )
         self.environment = environment
         self.dedup_manager, self.checkpoint_dir = dedup_manager, checkpoint_dir
+        self.dedup_interval, self.checkpoint_interval = dedup_interval, checkpoint_interval
         self.is_learning = is_learning
         self.last_interaction: tuple[str, str, AgentOutput] | None = None
 
     @classmethod
     def from_model(
-        cls, model: str | LLMClient, reflector: ReflectorLike | None = None, **options: Any
+        cls,
+        model: str | LLMClient,
+        reflector: ReflectorLike | None = None,
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        **options: Any,
     ) -> ACELiteLLM:
-        """Same as the constructor; kept for users of the established API."""
-        return cls(model, reflector=reflector, **options)
+        """The established factory: ``max_tokens`` and ``temperature`` join ``model_settings``;
+        every other keyword is the constructor's."""
+        settings = dict(options.pop("model_settings", None) or {})
+        for key, value in (("max_tokens", max_tokens), ("temperature", temperature)):
+            if value is not None:
+                settings[key] = value
+        return cls(model, reflector=reflector, model_settings=settings or None, **options)
 
     # ----------------------------------------------------------------- answering
     def ask(self, question: str, context: str = "") -> str:
@@ -90,8 +140,9 @@ class ACELiteLLM(ACERunner):
         if self.is_learning:
             steps += self._tail(background=True)
         pipeline = Pipeline(steps, name="ACELiteLLM.learn")
+        items = list(samples)
         return self.run_epochs(
-            lambda epoch, total: sample_contexts(samples, self.skillbook, epoch, total),
+            lambda epoch, total: item_contexts(items, self.skillbook, epoch, total),
             epochs,
             pipeline=pipeline,
             wait=wait,
@@ -136,9 +187,7 @@ class ACELiteLLM(ACERunner):
             name="ACELiteLLM.traces",
         )
         return self.run_epochs(
-            lambda epoch, total: LoadTracesStep.contexts_from(
-                loaded, skillbook=self.skillbook, epoch=epoch, total_epochs=total
-            ),
+            lambda epoch, total: item_contexts(loaded, self.skillbook, epoch, total),
             epochs,
             pipeline=pipeline,
             wait=wait,
@@ -156,6 +205,8 @@ class ACELiteLLM(ACERunner):
             self.skillbook,
             self.dedup_manager,
             self.checkpoint_dir,
+            dedup_interval=self.dedup_interval,
+            checkpoint_interval=self.checkpoint_interval,
             from_trace=from_trace,
             background=background,
         )
@@ -178,9 +229,40 @@ class ACELiteLLM(ACERunner):
         self.wait_for_background()
         self.skillbook = Skillbook.load(path)
 
+    def save_skillbook(self, path: str | os.PathLike[str]) -> Path:
+        """The established name of ``save``."""
+        return self.save(path)
+
+    def load_skillbook(self, path: str | os.PathLike[str]) -> None:
+        """The established name of ``load``."""
+        self.load(path)
+
     @classmethod
     def from_file(
         cls, path: str | os.PathLike[str], model: str | LLMClient, **options: Any
     ) -> ACELiteLLM:
         """A runner whose skillbook is loaded from ``path``."""
         return cls(model, skillbook=Path(path), **options)
+
+
+def _reflector(
+    model: str | LLMClient,
+    mode: ReflectorMode | str | None,
+    rr_config: RRConfig | None,
+    model_settings: Mapping[str, Any] | None,
+) -> ReflectorLike:
+    from ace.roles import Reflector, ReflectorMode
+
+    try:
+        chosen = ReflectorMode(mode) if mode is not None else ReflectorMode.SIMPLE
+    except ValueError:
+        raise UsageError(
+            f"reflector_mode must be one of {[m.value for m in ReflectorMode]}, got {mode!r}"
+        ) from None
+    if chosen is ReflectorMode.RECURSIVE:
+        from ace.rr import RRStep
+
+        return RRStep(model, rr_config, model_settings=model_settings)
+    if rr_config is not None:
+        raise UsageError("rr_config applies to reflector_mode=ReflectorMode.RECURSIVE only")
+    return Reflector(model, model_settings=model_settings)

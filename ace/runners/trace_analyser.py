@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
-from ace.pipeline import ACEStepContext, Pipeline, SampleResult
+from ace.pipeline import ACEStepContext, CancellationToken, Pipeline, SampleResult
 from ace.pipeline.protocol import ReflectorLike, SkillManagerLike, StepProtocol
+from ace.runners._hybrid import class_or_instance_method
+from ace.runners.ace import _require_roles
 from ace.runners.base import ACERunner
 from ace.skillbook import Skillbook
 from ace.steps import LoadTracesStep, learning_tail
@@ -23,40 +26,99 @@ class TraceAnalyser(ACERunner):
 
     def __init__(
         self,
-        *,
-        reflector: ReflectorLike,
-        skill_manager: SkillManagerLike,
+        pipeline: Pipeline | None = None,
         skillbook: Skillbook | None = None,
+        *,
+        reflector: ReflectorLike | None = None,
+        skill_manager: SkillManagerLike | None = None,
         dedup_manager: DedupManagerLike | None = None,
+        dedup_interval: int | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_interval: int | None = None,
+        extra_steps: Sequence[StepProtocol[Any]] | None = None,
     ) -> None:
         book = skillbook if skillbook is not None else Skillbook()
         self.reflector, self.skill_manager = reflector, skill_manager
         self.dedup_manager, self.checkpoint_dir = dedup_manager, checkpoint_dir
-        super().__init__(Pipeline(self.build_steps(book), name="TraceAnalyser"), book)
+        self.dedup_interval, self.checkpoint_interval = dedup_interval, checkpoint_interval
+        self.extra_steps = list(extra_steps or ())
+        if pipeline is None:
+            pipeline = Pipeline(self.build_steps(book), name="TraceAnalyser")
+        super().__init__(pipeline, book)
 
-    def build_steps(self, skillbook: Skillbook) -> list[StepProtocol[Any]]:
-        """Load → Reflect (from the trace) → Update → Apply → [Deduplicate] → [Checkpoint]."""
+    @classmethod
+    def from_roles(
+        cls,
+        *,
+        reflector: ReflectorLike,
+        skill_manager: SkillManagerLike,
+        skillbook: Skillbook | None = None,
+        **options: Any,
+    ) -> TraceAnalyser:
+        """Build the analyser from ready role objects.
+
+        ``options``: ``dedup_manager``, ``dedup_interval``, ``checkpoint_dir``,
+        ``checkpoint_interval``, ``extra_steps``.
+        """
+        return cls(reflector=reflector, skill_manager=skill_manager, skillbook=skillbook, **options)
+
+    @class_or_instance_method
+    def build_steps(
+        owner: Any,
+        skillbook: Skillbook | None = None,
+        *,
+        reflector: ReflectorLike | None = None,
+        skill_manager: SkillManagerLike | None = None,
+        dedup_manager: DedupManagerLike | None = None,
+        dedup_interval: int | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_interval: int | None = None,
+        extra_steps: Sequence[StepProtocol[Any]] | None = None,
+    ) -> list[StepProtocol[Any]]:
+        """Load → Reflect (from the trace) → Update → Apply → [Deduplicate] → [Checkpoint]
+        → extra steps.
+
+        Callable on the class with the roles (the established classmethod) or on an
+        instance (its own roles are the defaults). The first step loads ``ctx.sample``
+        (a trace, raw trace data or a trace file path) into ``ctx.trace``, so the steps
+        also run under ``ACERunner(pipeline=Pipeline(steps)).run(traces)``.
+        """
+        own = None if isinstance(owner, type) else owner
+        roles: dict[str, Any] = {
+            "reflector": reflector or (own.reflector if own else None),
+            "skill_manager": skill_manager or (own.skill_manager if own else None),
+        }
+        _require_roles("TraceAnalyser.build_steps", roles)
+        book = skillbook if skillbook is not None else own.skillbook if own else Skillbook()
         return [
             LoadTracesStep(),
             *learning_tail(
-                self.reflector,
-                self.skill_manager,
-                skillbook,
-                self.dedup_manager,
-                self.checkpoint_dir,
+                roles["reflector"],
+                roles["skill_manager"],
+                book,
+                dedup_manager or (own.dedup_manager if own else None),
+                checkpoint_dir or (own.checkpoint_dir if own else None),
+                dedup_interval=dedup_interval or (own.dedup_interval if own else None),
+                checkpoint_interval=checkpoint_interval
+                or (own.checkpoint_interval if own else None),
                 from_trace=True,
             ),
+            *(extra_steps if extra_steps is not None else own.extra_steps if own else ()),
         ]
 
-    def run(self, traces: Any, epochs: int = 1) -> list[SampleResult[ACEStepContext]]:
-        """Learn from ``traces`` (a path or loaded data) for ``epochs``."""
+    def run(
+        self,
+        traces: Any,
+        epochs: int = 1,
+        *,
+        wait: bool = True,
+        cancel_token: CancellationToken | None = None,
+    ) -> list[SampleResult[ACEStepContext]]:
+        """Learn from ``traces`` (a path, or a list of loaded traces) for ``epochs``.
+
+        Every trace is parsed once, before any model call (a bad one raises then), and
+        each epoch reuses the parsed traces.
+        """
         from ace.traces import load_traces
 
-        loaded = load_traces(traces)  # once: every epoch reuses the parsed traces
-        return self.run_epochs(
-            lambda epoch, total: LoadTracesStep.contexts_from(
-                loaded, skillbook=self.skillbook, epoch=epoch, total_epochs=total
-            ),
-            epochs,
-        )
+        return super().run(load_traces(traces), epochs, wait=wait, cancel_token=cancel_token)

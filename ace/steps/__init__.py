@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from ace.steps.agent import AgentStep
 from ace.steps.apply import ApplyStep
+from ace.steps.attach_insight_sources import AttachInsightSourcesStep
 from ace.steps.checkpoint import CheckpointStep
 from ace.steps.deduplicate import DeduplicateStep
 from ace.steps.evaluate import EvaluateStep
 from ace.steps.export_markdown import ExportSkillbookMarkdownStep, skillbook_markdown
 from ace.steps.load_traces import LoadTracesStep
+from ace.steps.observability import ObservabilityStep
+from ace.steps.persist import PersistStep
 from ace.steps.reflect import ReflectStep
 from ace.steps.tail import DedupManagerLike, learning_tail
 from ace.steps.update import UpdateStep
@@ -25,12 +28,15 @@ from ace.steps.update import UpdateStep
 __all__ = [
     "AgentStep",
     "ApplyStep",
+    "AttachInsightSourcesStep",
     "CheckpointStep",
     "DedupManagerLike",
     "DeduplicateStep",
     "EvaluateStep",
     "ExportSkillbookMarkdownStep",
     "LoadTracesStep",
+    "ObservabilityStep",
+    "PersistStep",
     "ReflectStep",
     "UpdateStep",
     "learning_tail",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from ace.environments import Sample
 from ace.errors import PipelineContractError
 from ace.pipeline.context import ACEStepContext
 
@@ -21,10 +22,17 @@ def need(value: T | None, field: str, step: str) -> T:
     return value
 
 
+def task_sample(ctx: ACEStepContext) -> Sample | None:
+    """``ctx.sample`` when it is a task ``Sample``; None when the sample is something else
+    (a trace file path or raw trace that ``LoadTracesStep`` read)."""
+    return ctx.sample if isinstance(ctx.sample, Sample) else None
+
+
 def question_context(ctx: ACEStepContext) -> str:
     """The sample's question and context (or the trace's question), for role prompts."""
-    if ctx.sample is not None:
-        parts = [ctx.sample.question, ctx.sample.context]
+    sample = task_sample(ctx)
+    if sample is not None:
+        parts = [sample.question, sample.context]
     else:
         parts = [str(trace_attr(ctx.trace, "question") or "")]
     return "\n\n".join(p for p in parts if p)

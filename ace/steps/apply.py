@@ -6,7 +6,7 @@ from typing import Any
 
 from ace.pipeline.context import ACEStepContext, trace_id_of
 from ace.skillbook import Skillbook
-from ace.steps._fields import need
+from ace.steps._fields import need, task_sample
 
 
 class ApplyStep:
@@ -34,6 +34,6 @@ def provenance(ctx: ACEStepContext) -> dict[str, Any]:
     """The source recorded on skills changed while handling ``ctx``."""
     return {
         "trace_id": trace_id_of(ctx.trace),
-        "sample_id": ctx.sample.id if ctx.sample is not None else None,
+        "sample_id": sample.id if (sample := task_sample(ctx)) is not None else None,
         "epoch": ctx.epoch,
     }

@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from pathlib import Path
 
-from ace.errors import UsageError
 from ace.pipeline.context import ACEStepContext
 from ace.skillbook import Skillbook
+from ace.steps._order import interval_of, path_and_skillbook
 
 logger = logging.getLogger("ace.steps")
 
 
 class CheckpointStep:
-    """Every ``every`` samples, saves ``skillbook_epoch{e}_sample{n}.json`` and ``latest.json``.
+    """Every ``interval`` samples, saves ``skillbook_epoch{e}_sample{n}.json`` and ``latest.json``.
+
+    ``CheckpointStep(directory, skillbook, interval=10)`` as in the established package;
+    this package's first order ``CheckpointStep(skillbook, directory, every=10)`` is also
+    accepted. The period defaults to 1 (every sample): a lost checkpoint costs more than a
+    small atomic write.
 
     ``n`` is the sample's 1-based position in its epoch when the context knows it
     (``step_index``), else the number of samples this step has seen. Saves are atomic
@@ -27,13 +31,15 @@ class CheckpointStep:
     provides: frozenset[str] = frozenset()
 
     def __init__(
-        self, skillbook: Skillbook, directory: str | os.PathLike[str], *, every: int = 1
+        self,
+        directory: str | os.PathLike[str] | Skillbook,
+        skillbook: Skillbook | str | os.PathLike[str],
+        *,
+        interval: int | None = None,
+        every: int | None = None,
     ) -> None:
-        if every < 1:
-            raise UsageError(f"CheckpointStep: every must be >= 1, got {every}")
-        self.skillbook = skillbook
-        self.directory = Path(directory)
-        self.every = every
+        self.directory, self.skillbook = path_and_skillbook(directory, skillbook, "CheckpointStep")
+        self.every = self.interval = interval_of(interval, every, "CheckpointStep")
         self._seen = 0
         self._lock = threading.Lock()
 

@@ -8,17 +8,27 @@ from pathlib import Path
 from ace._files import atomic_write
 from ace.pipeline.context import ACEStepContext, SkillbookView
 from ace.skillbook import TAG_NAMES, Skill, Skillbook
+from ace.steps._order import path_and_skillbook
 
 
 class ExportSkillbookMarkdownStep:
-    """Rewrites ``path`` (atomically) with the skillbook as Markdown after each sample."""
+    """Rewrites ``path`` (atomically) with the skillbook as Markdown after each sample.
+
+    ``ExportSkillbookMarkdownStep(path, skillbook)`` as in the established package; the
+    first order of this package, ``(skillbook, path)``, is also accepted.
+    """
 
     requires: frozenset[str] = frozenset()
     provides: frozenset[str] = frozenset()
 
-    def __init__(self, skillbook: Skillbook | SkillbookView, path: str | os.PathLike[str]) -> None:
-        self.skillbook = skillbook
-        self.path = Path(path)
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | Skillbook | SkillbookView,
+        skillbook: Skillbook | SkillbookView | str | os.PathLike[str],
+    ) -> None:
+        self.path, self.skillbook = path_and_skillbook(
+            path, skillbook, "ExportSkillbookMarkdownStep", (Skillbook, SkillbookView)
+        )
 
     def __call__(self, ctx: ACEStepContext) -> ACEStepContext:
         """Write the current rendering; the context passes through unchanged."""

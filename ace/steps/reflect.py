@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from ace.errors import UsageError
 from ace.outputs import AgentOutput
 from ace.pipeline.context import ACEStepContext
 from ace.pipeline.protocol import ReflectorLike
 from ace.steps._fields import need, trace_attr
+from ace.steps.evaluate import is_attempt_record
 
 _LIVE = frozenset({"sample", "agent_output", "skillbook"})
 _TRACE = frozenset({"trace", "skillbook"})
@@ -27,7 +29,11 @@ class ReflectStep:
     provides = frozenset({"reflections"})
 
     def __init__(
-        self, reflector: ReflectorLike, *, from_trace: bool = False, async_boundary: bool = False
+        self,
+        reflector: ReflectorLike | None,
+        *,
+        from_trace: bool = False,
+        async_boundary: bool = False,
     ) -> None:
         self.reflector = reflector
         self.from_trace = from_trace
@@ -36,6 +42,11 @@ class ReflectStep:
 
     def __call__(self, ctx: ACEStepContext) -> ACEStepContext:
         """Reflect on this sample or trace."""
+        if self.reflector is None:
+            raise UsageError(
+                "ReflectStep has no reflector: pass one, or drop this step as in "
+                "learning_tail(None, skill_manager, skillbook)[1:] after your own reflecting step"
+            )
         skillbook = need(ctx.skillbook, "skillbook", "ReflectStep")
         if self.from_trace:
             trace = need(ctx.trace, "trace", "ReflectStep")
@@ -55,10 +66,15 @@ class ReflectStep:
                 agent_output=need(ctx.agent_output, "agent_output", "ReflectStep"),
                 skillbook=skillbook,
                 ground_truth=(env.ground_truth if env else None) or sample.ground_truth,
-                feedback=env.feedback if env else None,
-                trace=ctx.trace,
+                feedback=env.feedback if env else _feedback_of(ctx.trace),
+                trace=None if is_attempt_record(ctx.trace) else ctx.trace,
             )
         return ctx.replace(reflections=(reflection,))
+
+
+def _feedback_of(trace: object) -> str | None:
+    value = trace.get("feedback") if isinstance(trace, dict) else None
+    return str(value) if value else None
 
 
 def _text(value: object) -> str:

@@ -23,13 +23,15 @@ class DedupManagerLike(Protocol):
 
 
 def learning_tail(
-    reflector: ReflectorLike,
+    reflector: ReflectorLike | None,
     skill_manager: SkillManagerLike,
     skillbook: Skillbook,
     dedup_manager: DedupManagerLike | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     *,
-    checkpoint_every: int = 1,
+    dedup_interval: int | None = None,
+    checkpoint_interval: int | None = None,
+    checkpoint_every: int | None = None,
     from_trace: bool = False,
     background: bool = False,
 ) -> list[StepProtocol[Any]]:
@@ -44,6 +46,13 @@ def learning_tail(
     ``background=True`` marks the ReflectStep as the pipeline's async boundary, so the
     whole tail runs on the background worker and answering never waits for learning.
     A ``dedup_manager`` contributes its step through ``as_step(skillbook)``.
+
+    ``dedup_interval`` and ``checkpoint_interval`` (``checkpoint_every`` is this
+    package's first name) set how many samples pass between deduplications and
+    checkpoints; unset, deduplication follows the manager's config and checkpoints are
+    taken after every sample (the established defaults are 10). ``reflector`` may be
+    None when you drop the first step, as in ``learning_tail(None, sm, book)[1:]``
+    after a reflecting step of your own such as ``RRStep``.
     """
     steps: list[StepProtocol[Any]] = [
         ReflectStep(reflector, from_trace=from_trace, async_boundary=background),
@@ -57,7 +66,15 @@ def learning_tail(
                 f"learning_tail: dedup_manager {type(dedup_manager).__name__} has no "
                 "as_step(skillbook) method returning a pipeline step"
             )
-        steps.append(as_step(skillbook))
+        steps.append(
+            as_step(skillbook)
+            if dedup_interval is None
+            else as_step(skillbook, interval=dedup_interval)
+        )
     if checkpoint_dir is not None:
-        steps.append(CheckpointStep(skillbook, checkpoint_dir, every=checkpoint_every))
+        steps.append(
+            CheckpointStep(
+                checkpoint_dir, skillbook, interval=checkpoint_interval, every=checkpoint_every
+            )
+        )
     return steps
