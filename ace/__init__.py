@@ -88,12 +88,16 @@ _EXPORTS: dict[str, str] = {
     "cancel_token_var": "ace.pipeline",
     "ReflectorMode": "ace.roles",
     "InsightSource": "ace.skillbook",
+    "ModelConfig": "ace.config",
+    "ACEModelConfig": "ace.config",
+    "ModelValidationError": "ace.errors",
 }
 
 __all__ = [
     "ACE",
     "ACEError",
     "ACELiteLLM",
+    "ACEModelConfig",
     "ACERunner",
     "ACEStepContext",
     "Agent",
@@ -121,6 +125,8 @@ __all__ = [
     "LoadTracesStep",
     "MergeConflictError",
     "MergeStrategy",
+    "ModelConfig",
+    "ModelValidationError",
     "ObservabilityStep",
     "PersistStep",
     "Pipeline",
@@ -177,6 +183,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ace.config import ACEModelConfig, ModelConfig
     from ace.dedup import DeduplicationConfig, DeduplicationManager
     from ace.environments import EnvironmentResult, Sample, SimpleEnvironment, TaskEnvironment
     from ace.errors import (
@@ -187,6 +194,7 @@ if TYPE_CHECKING:
         InputError,
         LLMError,
         MergeConflictError,
+        ModelValidationError,
         PipelineCancelled,
         PipelineConfigError,
         PipelineContractError,

@@ -21,16 +21,23 @@ from pathlib import Path
 _DEFAULT_UMASK = 0o022
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` atomically (see the module docstring); returns ``path``."""
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes | str, *, mode: int | None = None
+) -> Path:
+    """Write ``data`` to ``path`` atomically (see the module docstring); returns ``path``.
+
+    ``mode`` forces the file's permission bits (e.g. 0o600 for a file holding keys); by
+    default an existing file keeps its mode. The data is never readable under another mode.
+    """
     file = Path(path)
     target = Path(os.path.realpath(file)) if file.is_symlink() else file
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        mode = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
+    if mode is None:
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
     remove_stale_temporaries(target)
     tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)

@@ -13,6 +13,7 @@
     │   └── SkillbookFileError     a skillbook file that cannot be read (never overwritten)
     └── RunError                   something failed while running; usually worth reporting
         ├── LLMError               a model call failed after its retries
+        │   ├── ModelValidationError    a model failed its setup check (also a ConnectionError)
         │   ├── StructuredOutputError   the reply never validated into the requested model
         │   └── NonRetryableError       retrying cannot help (e.g. a scripted model ran out)
         ├── BudgetExceededError    a call would pass a limit; carries what was spent and the limit
@@ -80,6 +81,11 @@ class LLMError(RunError):
         super().__init__(message)
         self.model = model
         self.attempts = attempts
+
+
+class ModelValidationError(LLMError, ConnectionError):
+    """A model failed its check call (``from_config(validate=True)``); also a ConnectionError
+    as in the established package."""
 
 
 class StructuredOutputError(LLMError):

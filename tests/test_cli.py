@@ -101,7 +101,7 @@ def test_eval_needs_a_model_except_for_random(tmp_path: Path) -> None:
     from _cli_support import who_and_when_record, write_labelled
 
     data = write_labelled(tmp_path / "set", [who_and_when_record(["a", "b"], "a", 0)])
-    line = _one_error_line(run_cli("rr", "eval", str(data), "--reflector", "simple"))
+    line = _one_error_line(run_cli("rr", "eval", str(data), "--reflector", "simple", cwd=tmp_path))
     assert "--model is required" in line
 
 

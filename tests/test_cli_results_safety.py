@@ -210,7 +210,7 @@ def test_errors_that_need_no_model_never_load_litellm(argv: list[str], tmp_path:
 
 
 def test_the_known_provider_keys_match_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ace.cli._models import PROVIDER_KEYS
+    from ace.config.keys import PROVIDER_KEYS
     from ace.llm import _litellm
 
     litellm = _litellm.load()

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     html = check_file("--html", args.html)
     record = check_file("--record", args.record)
 
-    from ace.cli._models import resolve
+    from ace.cli._models import configured_models, resolve
     from ace.cli._progress import loading
     from ace.cli._session import (
         print_result,
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ace.traces import load_trace_file
 
     trace = load_trace_file(args.trace_file)
-    models = resolve(args.model, args.subagent_model)
+    models = resolve(*configured_models(args.model, args.subagent_model))
     config = rr_config(args, models)
     loading(sys.stderr)
     try:

@@ -169,10 +169,9 @@ def _reflector(args: argparse.Namespace) -> tuple[TraceReflector, str | None]:
 
     if args.reflector == "random":
         return RandomReflector(args.seed), None
-    if not args.model:
-        raise CLIError(f"--model is required with --reflector {args.reflector}")
-    from ace.cli._models import resolve
+    from ace.cli._models import configured_models, resolve
 
+    args.model, args.subagent_model = configured_models(args.model, args.subagent_model)
     models = resolve(args.model, args.subagent_model)
     if args.reflector == "simple":
         reflector: TraceReflector = SimpleReflector(models.model)

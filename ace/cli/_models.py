@@ -7,45 +7,28 @@ a typo or a missing key is one clear line before a kernel starts.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from ace.cli._main import CLIError
+from ace.config.keys import missing_key
 
 REPLAY_PREFIX = "replay:"
 SCRIPTED_PREFIX = "scripted:"
 
-PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
-    "openai/": ("OPENAI_API_KEY",),
-    "anthropic/": ("ANTHROPIC_API_KEY",),
-    "gemini/": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    "groq/": ("GROQ_API_KEY",),
-    "mistral/": ("MISTRAL_API_KEY",),
-    "deepseek/": ("DEEPSEEK_API_KEY",),
-    "openrouter/": ("OPENROUTER_API_KEY",),
-    "together_ai/": ("TOGETHERAI_API_KEY",),
-    "xai/": ("XAI_API_KEY",),
-    "cohere/": ("COHERE_API_KEY",),
-    "fireworks_ai/": ("FIREWORKS_AI_API_KEY",),
-    "perplexity/": ("PERPLEXITYAI_API_KEY",),
-    "cerebras/": ("CEREBRAS_API_KEY",),
-    "nvidia_nim/": ("NVIDIA_NIM_API_KEY",),
-}
-"""Hosted providers whose key variable is known without importing litellm (3-4 s), so a
-missing key is reported at once; each entry is checked against litellm's own answer by a
-test. Bare OpenAI names (``gpt-*``, ``o1*``, ``o3*``, ``o4*``) count as ``openai/``."""
-_BARE_OPENAI = ("gpt-", "chatgpt-", "o1", "o3", "o4")
 
+def configured_models(model: str | None, subagent_model: str | None) -> tuple[str, str | None]:
+    """``--model``/``--subagent-model``, else the configuration's reflector and sub-agent
+    models (flags > environment > .env > ace.toml; see ``ace config``). The ``.env`` keys
+    the environment lacks are exported. Nothing configured at all is one line."""
+    from ace.config import resolve_config
 
-def missing_key(model: str) -> str | None:
-    """The key variable `model` needs and the environment lacks, if known without litellm."""
-    prefix = next((p for p in PROVIDER_KEYS if model.startswith(p)), None)
-    if prefix is None and model.startswith(_BARE_OPENAI):
-        prefix = "openai/"
-    if prefix is None:
-        return None
-    names = PROVIDER_KEYS[prefix]
-    return None if any(os.environ.get(name) for name in names) else " or ".join(names)
+    resolved = resolve_config({"reflector": model, "subagent": subagent_model})
+    resolved.apply_dotenv()
+    by_role = {s.name: s for s in resolved.settings}
+    if by_role["reflector"].source.startswith("same as") and by_role["default"].source == "default":
+        raise CLIError("--model is required: pass it, or run `ace setup` (or set ACE_MODEL) once")
+    sub = by_role["subagent"]
+    return resolved.model_for("reflector"), None if sub.source.startswith("same as") else sub.value
 
 
 @dataclass(frozen=True)

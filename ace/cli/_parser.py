@@ -12,6 +12,9 @@ _MODEL_HELP = (
 )
 
 
+_FROM_CONFIG = " (default: the reflector model of ace.toml / ACE_REFLECTOR_MODEL; see ace config)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ace`` parser; each command sets ``handler`` to the module that runs it."""
     parser = argparse.ArgumentParser(
@@ -50,7 +53,91 @@ def build_parser() -> argparse.ArgumentParser:
     from ace.local_model._cli import add_model_command
 
     add_model_command(commands)
+    _add_setup(commands)
+    _add_models(commands)
+    _add_validate(commands)
+    _add_config(commands)
     return parser
+
+
+def _add_role_models(p: argparse.ArgumentParser, *, subagent: bool = True) -> None:
+    p.add_argument("--model", metavar="M", help="the default model of every role")
+    p.add_argument("--agent-model", metavar="M", help="the agent's model")
+    p.add_argument("--reflector-model", metavar="M", help="the reflector's (and RR's) model")
+    p.add_argument("--skill-manager-model", metavar="M", help="the skill manager's model")
+    if subagent:
+        p.add_argument("--subagent-model", metavar="M", help="the RR's sub-call model")
+
+
+def _add_setup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "setup",
+        help="choose a model per role, store API keys, check each model, write ace.toml and .env",
+        description="Asks for a model per role (agent, reflector, skill manager, the RR's "
+        "sub-agent) and the API keys they need (read without echo), makes one cheap call per "
+        "model, then writes ace.toml (no secrets) and .env (mode 0600). Every answer is also a "
+        "flag; --non-interactive never asks.",
+    )
+    _add_role_models(p)
+    p.add_argument(
+        "--dir", default=".", metavar="DIR", help="where to write the files (default: .)"
+    )
+    p.add_argument(
+        "--key-stdin",
+        action="store_true",
+        help="read API keys as NAME=VALUE lines from standard input (never from the command line)",
+    )
+    p.add_argument("--replace-keys", action="store_true", help="ask again for keys already set")
+    p.add_argument(
+        "--non-interactive", action="store_true", help="never ask; flags and defaults only"
+    )
+    p.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help="write the files without checking the models",
+    )
+    p.add_argument(
+        "--timeout", type=_positive_float, default=30.0, metavar="S", help="per check (default 30)"
+    )
+    p.set_defaults(handler="ace.cli._setup")
+
+
+def _add_models(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "models",
+        help="search litellm's model list with context size and prices (no network)",
+        description="Lists the chat models of litellm's bundled price map whose name or "
+        "provider contains every word of QUERY, with context size and $ per million tokens.",
+    )
+    p.add_argument("query", nargs="*", metavar="QUERY", help="words to match (all must match)")
+    p.add_argument("--provider", metavar="P", help="only this litellm provider (e.g. openai)")
+    p.add_argument("--all", action="store_true", help="include embedding, image and audio models")
+    p.add_argument("--limit", type=_positive_int, default=30, metavar="N", help="rows (default 30)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler="ace.cli._config_cmds", action="models")
+
+
+def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "validate",
+        help="make one cheap call to a model: the answer and latency, or why it failed",
+    )
+    p.add_argument("model", metavar="MODEL", help="a litellm model string")
+    p.add_argument("--timeout", type=_positive_float, default=30.0, metavar="S", help="default 30")
+    p.set_defaults(handler="ace.cli._config_cmds", action="validate")
+
+
+def _add_config(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "config",
+        help="show the resolved configuration and where each value came from",
+        description="Precedence: flags > environment (ACE_MODEL, ACE_<ROLE>_MODEL) > .env > "
+        "ace.toml > defaults.",
+    )
+    _add_role_models(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler="ace.cli._config_cmds", action="config")
 
 
 def _add_analyse(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,7 +149,7 @@ def _add_analyse(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "accept: ACE, OpenAI messages, Who&When, LangChain pairs, JSONL, plain-text logs).",
     )
     p.add_argument("trace_file", metavar="TRACE_FILE", help="the trace to analyse")
-    p.add_argument("--model", required=True, metavar="M", help=_MODEL_HELP)
+    p.add_argument("--model", metavar="M", help=_MODEL_HELP + _FROM_CONFIG)
     _add_rr_options(p)
     p.add_argument("--save", metavar="TRANSCRIPT.json", help="save the session's transcript")
     p.add_argument("--html", metavar="OUT.html", help="also write the transcript as a page")
@@ -99,7 +186,7 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "per trace. The results are saved as JSON.",
     )
     p.add_argument("directory", metavar="DIR", help="a directory (or file) of labelled traces")
-    p.add_argument("--model", metavar="M", help=_MODEL_HELP + " (not needed for random)")
+    p.add_argument("--model", metavar="M", help=_MODEL_HELP + _FROM_CONFIG)
     p.add_argument(
         "--reflector",
         choices=("rr", "simple", "random"),
@@ -160,6 +247,16 @@ def _add_telemetry(p: argparse.ArgumentParser) -> None:
         metavar="SPANS.jsonl",
         help="write the spans as OTLP JSON lines to a file (no network)",
     )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:

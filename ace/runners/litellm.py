@@ -18,6 +18,7 @@ from ace.steps import AgentStep, EvaluateStep, LoadTracesStep, learning_tail
 from ace.steps.tail import DedupManagerLike
 
 if TYPE_CHECKING:
+    from ace.config import ACEModelConfig
     from ace.dedup import DeduplicationConfig
     from ace.llm import LLMClient
     from ace.roles import ReflectorMode
@@ -117,6 +118,72 @@ class ACELiteLLM(ACERunner):
             if value is not None:
                 settings[key] = value
         return cls(model, reflector=reflector, model_settings=settings or None, **options)
+
+    @classmethod
+    def from_config(
+        cls, config: ACEModelConfig, *, validate: bool = False, **options: Any
+    ) -> ACELiteLLM:
+        """A runner with a model per role from an ``ACEModelConfig`` (keys come from the
+        environment). ``validate=True`` first makes one cheap call per distinct model and
+        raises ``ModelValidationError`` (a ``ConnectionError`` and an ``LLMError``) naming
+        the model that failed. The ``subagent`` model becomes the RR's sub-call model when
+        ``reflector_mode="recursive"``. Other keywords are the constructor's.
+        """
+        from ace.config import ACEModelConfig, ModelConfig
+        from ace.roles import Agent, SkillManager
+
+        if not isinstance(config, ACEModelConfig):
+            raise UsageError(f"from_config needs an ACEModelConfig, got {type(config).__name__}")
+        if validate:
+            _validate_models(config)
+        agent, reflector_cfg, manager = (
+            config.for_role(r) for r in ("agent", "reflector", "skill_manager")
+        )
+        mode = options.pop("reflector_mode", None)
+        rr_config = options.pop("rr_config", None)
+        if "reflector" not in options:
+            sub: ModelConfig | None = config.subagent
+            if sub is not None and _mode(mode).value == "recursive":
+                from ace.rr import RRConfig
+
+                base = rr_config if rr_config is not None else RRConfig()
+                rr_config = base.model_copy(update={"subagent_model": sub.model})
+            options["reflector"] = _reflector(
+                reflector_cfg.model, mode, rr_config, reflector_cfg.model_settings()
+            )
+        options.setdefault("agent", Agent(agent.model, model_settings=agent.model_settings()))
+        options.setdefault(
+            "skill_manager", SkillManager(manager.model, model_settings=manager.model_settings())
+        )
+        return cls(agent.model, **options)
+
+    @classmethod
+    def from_setup(
+        cls,
+        *,
+        config_dir: str | os.PathLike[str] | None = None,
+        validate: bool = False,
+        **options: Any,
+    ) -> ACELiteLLM:
+        """A runner configured by ``ace setup``: ``ace.toml`` (in ``config_dir``, else the
+        working directory or a parent) and its ``.env`` (keys the environment lacks), under
+        the one precedence: environment > ``.env`` > ``ace.toml`` > defaults. No
+        ``ace.toml`` raises ``FileNotFoundError`` pointing at ``ace setup``."""
+        from ace.config import find_config, resolve_config
+
+        start = Path(config_dir) if config_dir is not None else None
+        if start is not None and not (start / "ace.toml").is_file():
+            raise FileNotFoundError(
+                2, "no ace.toml here; run `ace setup` to create one", str(start)
+            )
+        if start is None and find_config() is None:
+            raise FileNotFoundError(
+                2, "no ace.toml in this directory or its parents; run `ace setup` to create one",
+                str(Path.cwd()),
+            )  # fmt: skip
+        resolved = resolve_config(start=start)
+        resolved.apply_dotenv()
+        return cls.from_config(resolved.config, validate=validate, **options)
 
     # ----------------------------------------------------------------- answering
     def ask(self, question: str, context: str = "") -> str:
@@ -253,12 +320,7 @@ def _reflector(
 ) -> ReflectorLike:
     from ace.roles import Reflector, ReflectorMode
 
-    try:
-        chosen = ReflectorMode(mode) if mode is not None else ReflectorMode.SIMPLE
-    except ValueError:
-        raise UsageError(
-            f"reflector_mode must be one of {[m.value for m in ReflectorMode]}, got {mode!r}"
-        ) from None
+    chosen = _mode(mode)
     if chosen is ReflectorMode.RECURSIVE:
         from ace.rr import RRStep
 
@@ -266,3 +328,27 @@ def _reflector(
     if rr_config is not None:
         raise UsageError("rr_config applies to reflector_mode=ReflectorMode.RECURSIVE only")
     return Reflector(model, model_settings=model_settings)
+
+
+def _validate_models(config: ACEModelConfig) -> None:
+    from ace.config import ROLES, validate_connection
+    from ace.errors import ModelValidationError
+
+    for role in ROLES:
+        model = config.for_role(role).model
+        result = validate_connection(model)
+        if not result.success:
+            raise ModelValidationError(
+                f"model {model!r} (for the {role}) failed validation: {result.error}", model=model
+            )
+
+
+def _mode(mode: ReflectorMode | str | None) -> ReflectorMode:
+    from ace.roles import ReflectorMode
+
+    try:
+        return ReflectorMode(mode) if mode is not None else ReflectorMode.SIMPLE
+    except ValueError:
+        raise UsageError(
+            f"reflector_mode must be one of {[m.value for m in ReflectorMode]}, got {mode!r}"
+        ) from None
