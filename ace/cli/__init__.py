@@ -6,6 +6,9 @@
     ace rr show TRANSCRIPT [--html OUT]    render a saved session
     ace rr eval DIR --model M              score attribution on a labelled set
     ace demo                               the RR on a bundled trace, no API key needed
+    ace traces inspect|convert FILE        what a trace file holds, the normalised form
+    ace setup | models | validate | config choose and check models, see the configuration
+    ace model pull|check                   the offline local model
 
 Importing this package is cheap: ``--help`` never loads litellm, logfire or pydantic.
 """

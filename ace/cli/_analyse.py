@@ -14,7 +14,8 @@ def run(args: argparse.Namespace) -> int:
 
     Everything that needs no model is checked first (output paths, the trace, the model
     names and keys), so a mistake costs nothing. With ``--json`` stdout holds exactly one
-    JSON document (the reflection); every other line goes to stderr.
+    JSON document (the reflection); every other line goes to stderr. ``-`` reads the trace
+    from standard input; a file holding several traces needs ``--index N``.
     """
     from ace.cli._outputs import check_file
 
@@ -33,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
         session_failed,
     )
     from ace.cli._signals import exit_code, terminate_as_interrupt
-    from ace.traces import load_trace_file
+    from ace.cli._traces import pick_trace
 
-    trace = load_trace_file(args.trace_file)
+    trace = pick_trace(args.trace_file, args.index)
     models = resolve(*configured_models(args.model, args.subagent_model))
     config = rr_config(args, models)
     loading(sys.stderr)

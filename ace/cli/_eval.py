@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from ace.eval import SkippedFile, TraceReflector
-    from ace.traces import LabelledTrace
+    from ace.traces import LabelledTrace, TraceLabels
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,11 +47,17 @@ def run(args: argparse.Namespace) -> int:
     check_folder("--transcripts", args.transcripts)
     if not directory.exists():
         raise CLIError(f"{directory}: no such file or directory")
-    items, skipped = _load_set(directory)
+    label_file = _label_file(args.labels)
+    items, skipped = _load_set(directory, need_labels=label_file is None)
+    if label_file is not None:
+        from ace.eval import apply_label_file
+
+        items, unlabelled = apply_label_file(items, label_file, name=args.labels)
+        skipped += unlabelled
     if args.limit is not None:
         items = items[: args.limit]
     if not items:
-        reasons = f" ({len(skipped)} files skipped: {skipped[0].reason})" if skipped else ""
+        reasons = f" ({len(skipped)} skipped: {skipped[0].reason})" if skipped else ""
         raise CLIError(
             f"{directory}: no labelled trace files found (.json, .jsonl, .txt, .log){reasons}"
         )
@@ -110,15 +116,33 @@ def run(args: argparse.Namespace) -> int:
         "eval-report", out, report.save, lambda: report.model_dump_json(indent=2)
     )
     journal.close(remove=saved == out)
-    if skipped:
-        print(f"skipped {len(skipped)} files that are not labelled traces (listed in the report)")
+    files = sum(1 for item in skipped if item.trace_id is None)
+    if files:
+        print(f"skipped {files} files that are not labelled traces (listed in the report)")
+    traces = len(skipped) - files
+    if traces:
+        print(
+            f"skipped {traces} trace{'' if traces == 1 else 's'} with no failure labelled in "
+            f"{args.labels} (listed in the report)"
+        )
     print(f"results: {saved}")
     return 0
 
 
-def _load_set(directory: Path) -> tuple[list[LabelledTrace], list[SkippedFile]]:
-    """Every labelled trace of the set; files that are not traces, or carry no labels, are
-    skipped with the reason."""
+def _label_file(option: str | None) -> dict[str, TraceLabels] | None:
+    """The ``--labels`` file's labels by trajectory id (read before any trace)."""
+    if option is None:
+        return None
+    from ace.eval import load_label_file
+
+    return load_label_file(option)
+
+
+def _load_set(
+    directory: Path, *, need_labels: bool = True
+) -> tuple[list[LabelledTrace], list[SkippedFile]]:
+    """Every trace of the set; files that are not traces, or (``need_labels``) whose traces
+    carry no mistake labels, are skipped with the reason."""
     from ace.errors import TraceFormatError
     from ace.eval import SkippedFile
     from ace.traces import load_labelled_traces
@@ -132,7 +156,10 @@ def _load_set(directory: Path) -> tuple[list[LabelledTrace], list[SkippedFile]]:
         except TraceFormatError as exc:
             skipped.append(SkippedFile(path=str(file), reason=str(exc).splitlines()[0]))
             continue
-        if all(item.labels.is_empty() for item in loaded):
+        if need_labels and all(
+            item.labels.mistake_agent is None and item.labels.mistake_step is None
+            for item in loaded
+        ):
             skipped.append(
                 SkippedFile(path=str(file), reason="no labels (mistake_agent / mistake_step)")
             )
@@ -161,6 +188,7 @@ def _settings(
         "tolerances": sorted(tolerances),
         "max_llm_calls": args.max_llm_calls,
         "max_iterations": args.max_iterations,
+        "labels": str(Path(args.labels).resolve()) if args.labels else None,
     }
 
 

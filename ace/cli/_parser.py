@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyse(rr_commands)
     _add_show(rr_commands)
     _add_eval(rr_commands)
+    _add_traces(commands)
 
     demo = commands.add_parser(
         "demo",
@@ -148,7 +149,15 @@ def _add_analyse(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Runs the Recursive Reflector on one trace (any format the loaders "
         "accept: ACE, OpenAI messages, Who&When, LangChain pairs, JSONL, plain-text logs).",
     )
-    p.add_argument("trace_file", metavar="TRACE_FILE", help="the trace to analyse")
+    p.add_argument(
+        "trace_file", metavar="TRACE_FILE", help="the trace to analyse (- reads standard input)"
+    )
+    p.add_argument(
+        "--index",
+        type=_index,
+        metavar="N",
+        help="which trace of a file holding several (0-based, as ace traces inspect lists them)",
+    )
     p.add_argument("--model", metavar="M", help=_MODEL_HELP + _FROM_CONFIG)
     _add_rr_options(p)
     p.add_argument("--save", metavar="TRANSCRIPT.json", help="save the session's transcript")
@@ -210,6 +219,13 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     p.add_argument("--transcripts", metavar="DIR", help="save each RR session's transcript in DIR")
     p.add_argument(
+        "--labels",
+        metavar="GT.json",
+        help="labels kept apart from the trajectories: a JSON list of {trajectory_id, "
+        "failures: [{step_number, failed_agent}]}, matched to each trace's id (or the stem "
+        "of a file holding one trace); they replace the labels the records carry",
+    )
+    p.add_argument(
         "--resume",
         metavar="RESULTS.json",
         help="continue an interrupted run from the journal beside RESULTS.json (same options)",
@@ -217,6 +233,38 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _add_rr_options(p)
     _add_telemetry(p)
     p.set_defaults(handler="ace.cli._eval")
+
+
+def _add_traces(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    traces = commands.add_parser(
+        "traces",
+        help="inspect trace files, convert them to the normalised form (no model)",
+        description="Reads trace files the way the RR does: the detected format, the "
+        "traces and steps, and which keys were taken out as labels.",
+    )
+    actions = traces.add_subparsers(dest="traces_command", metavar="COMMAND", required=True)
+    inspect = actions.add_parser(
+        "inspect",
+        help="format, traces, steps, agents, time span, labels, first and last steps",
+    )
+    inspect.add_argument("file", metavar="FILE", help="a trace file or folder (- reads stdin)")
+    inspect.add_argument("--format", metavar="NAME", help="read with this format, not detected")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(handler="ace.cli._traces", action="inspect")
+    convert = actions.add_parser(
+        "convert",
+        help="write the normalised traces as JSON (labels left out unless --with-labels)",
+        description="Writes a JSON list with one normalised trace per trace of FILE, which "
+        "every ace command reads back as it was. --with-labels writes {trace, labels} "
+        "items instead.",
+    )
+    convert.add_argument("file", metavar="FILE", help="a trace file or folder (- reads stdin)")
+    convert.add_argument("-o", "--out", metavar="OUT.json", help="write here (default: stdout)")
+    convert.add_argument("--format", metavar="NAME", help="read with this format, not detected")
+    convert.add_argument(
+        "--with-labels", action="store_true", help="keep each trace's labels beside it"
+    )
+    convert.set_defaults(handler="ace.cli._traces", action="convert")
 
 
 def _add_rr_options(p: argparse.ArgumentParser) -> None:
@@ -256,6 +304,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
     return value
 
 

@@ -19,10 +19,12 @@ from ace.traces import LabelledTrace
 
 
 class SkippedFile(BaseModel):
-    """A file of an evaluation set that was left out, and why."""
+    """A file of an evaluation set that was left out, and why; or one trace of it, named
+    by ``trace_id`` (say, a trace the labels file has no entry for)."""
 
     path: str
     reason: str
+    trace_id: str | None = None
 
 
 class EvalReport(BaseModel):

@@ -1,8 +1,13 @@
 """Reading trace files: JSON, JSONL, plain text, or a directory of them.
 
 ``.json`` is one JSON document; ``.jsonl``/``.ndjson`` one per non-blank line. Any other
-suffix is sniffed: a whole JSON document, else JSONL when the first line is JSON, else
-plain text. Every error names the file and, for JSONL, the line.
+suffix (and standard input) is sniffed: a whole JSON document, else JSONL when the first
+line is JSON, else plain text. Every error names the file and, for JSONL, the line.
+
+JSONL has two readings, told apart by the lines themselves: when every line is one
+message (an object with a string ``role`` that is not a trace record), the file is ONE
+conversation, read as a list of messages; otherwise each line is a trace of its own
+(a record, a batch, a tau-bench run, ...).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import orjson
 from pydantic import JsonValue
 
 from ace.errors import TraceFormatError
+from ace.traces.formats._base import is_record
 
 JSON_SUFFIXES = frozenset({".json"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
@@ -64,11 +70,16 @@ def read_documents(path: Path) -> list[Document]:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise TraceFormatError(f"trace file {path}: cannot read it ({reason})") from exc
-    suffix = path.suffix.lower()
+    return parse_documents(data, path, path.suffix.lower())
+
+
+def parse_documents(data: bytes, path: Path, suffix: str = "") -> list[Document]:
+    """The documents of a file's content; ``path`` names it in errors, ``suffix`` (lower
+    case) chooses the reading, anything else than a JSON or JSONL suffix is sniffed."""
     if suffix in JSON_SUFFIXES:
         return [(_parse_json(data, path), None)]
     if suffix in JSONL_SUFFIXES:
-        return _parse_jsonl(data, path)
+        return _one_conversation(_parse_jsonl(data, path))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -83,8 +94,20 @@ def read_documents(path: Path) -> list[Document]:
         except orjson.JSONDecodeError:
             first = stripped.splitlines()[0]
             if _is_json(first):
-                return _parse_jsonl(data, path)
+                return _one_conversation(_parse_jsonl(data, path))
     return [(text, None)]
+
+
+def is_message(value: JsonValue) -> bool:
+    """One chat message: an object with a string ``role`` that is not a trace record."""
+    return isinstance(value, dict) and isinstance(value.get("role"), str) and not is_record(value)
+
+
+def _one_conversation(documents: list[Document]) -> list[Document]:
+    """A JSONL of messages as the one conversation it is; any other JSONL unchanged."""
+    if documents and all(is_message(document) for document, _ in documents):
+        return [([document for document, _ in documents], None)]
+    return documents
 
 
 def _is_json(line: str) -> bool:

@@ -88,6 +88,7 @@ def _from_object(item: dict[str, JsonValue], index: int, where: str) -> TraceSte
         agent=agent,
         tool_calls=calls,
         tool_results=results,
+        timestamp=timestamp_of(item.get("timestamp")),
     )
 
 
@@ -192,6 +193,16 @@ def _content(value: JsonValue, where: str) -> tuple[str, list[ToolCall], list[To
 
 def _text(value: JsonValue) -> str:
     return value if isinstance(value, str) else compact(value)
+
+
+def timestamp_of(value: JsonValue) -> str | None:
+    """A step's time as text; anything other than text or a number is left out (the
+    source element keeps it)."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def _opt_str(item: dict[str, JsonValue], key: str, where: str) -> str | None:

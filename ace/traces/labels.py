@@ -10,6 +10,11 @@ reflector's view, including its kept ``raw`` record) is built from.
 team got the task right, which is what ACE's ``feedback`` conveys and what a reflector
 could read off ``ground_truth`` anyway. An evaluation that must hide the outcome passes
 ``label_keys=DEFAULT_LABEL_KEYS | OUTCOME_KEYS``.
+
+A format may declare more labels of its own, by path (``ace.traces.formats``: tau-bench's
+``reward``, ``info.reward_info`` and expected ``info.task.actions``; tau2-bench's
+``reward_info`` and the task's ``evaluation_criteria``): its parser takes them out of the
+record it keeps, and they join ``TraceLabels.other`` under their dotted path.
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ class TraceLabels(BaseModel):
     mistake_reason: str | None = None
     mistake_type: str | None = None
     other: dict[str, JsonValue] = Field(default_factory=dict)
-    """Any other configured label key found at the record's top level, by key."""
+    """Any other configured label key found at the record's top level, by key, and the
+    labels and outcomes a format declares (tau-bench's ``reward``, ``info.task.actions``,
+    ...), by dotted path."""
 
     def is_empty(self) -> bool:
         """True when the record carried no label at all."""

@@ -6,6 +6,10 @@
   path (``os.PathLike``, or a one-line ``str`` ending in a trace suffix or naming an
   existing path; a directory means its trace files in natural order).
 - :func:`load_trace_file` reads a file that holds exactly one trace.
+- :func:`load_labelled_bytes` reads a file's content from elsewhere (standard input).
+
+Every loader takes ``format=`` to read with one registered format (``FORMATS``) instead
+of detecting it; an unknown name is a ``UsageError`` listing the registered ones.
 
 Every input either loads or raises :class:`~ace.errors.TraceFormatError` whose message
 names the file, line or item and what was expected. Evaluation labels
@@ -25,9 +29,9 @@ from pathlib import Path
 from pydantic import JsonValue, ValidationError
 
 from ace.errors import TraceFormatError
-from ace.traces._files import looks_like_path, read_documents, trace_files
-from ace.traces._json import as_json, content_hash, describe
-from ace.traces.formats import detect_format, parse
+from ace.traces._files import looks_like_path, parse_documents, read_documents, trace_files
+from ace.traces._json import as_json, content_hash
+from ace.traces.formats import REGISTRY, TraceFormat, find_format, get_format, parse
 from ace.traces.labels import DEFAULT_LABEL_KEYS, TraceLabels, scrub_labels, split_labels
 from ace.traces.schema import LabelledTrace, Trace, TraceSource
 
@@ -35,45 +39,62 @@ logger = logging.getLogger("ace.traces")
 
 
 def load_trace(
-    obj: object, *, source: TraceSource | None = None, extra_label_keys: Iterable[str] = ()
+    obj: object,
+    *,
+    source: TraceSource | None = None,
+    extra_label_keys: Iterable[str] = (),
+    format: str | None = None,
 ) -> Trace:
-    """One trace, label-free, ready for a reflector."""
-    return load_labelled_trace(obj, source=source, extra_label_keys=extra_label_keys).trace
+    """One trace, label-free, ready for a reflector. ``format`` names the format to read
+    it with (one of ``FORMATS``) instead of detecting it."""
+    return load_labelled_trace(
+        obj, source=source, extra_label_keys=extra_label_keys, format=format
+    ).trace
 
 
 def load_labelled_trace(
-    obj: object, *, source: TraceSource | None = None, extra_label_keys: Iterable[str] = ()
+    obj: object,
+    *,
+    source: TraceSource | None = None,
+    extra_label_keys: Iterable[str] = (),
+    format: str | None = None,
 ) -> LabelledTrace:
     """One trace and, held apart, the evaluation labels its record carried."""
+    forced = get_format(format) if format is not None else None
     if isinstance(obj, Trace):
         return LabelledTrace(trace=obj, labels=TraceLabels())
     keys = DEFAULT_LABEL_KEYS | frozenset(extra_label_keys)
     with _located(source):
-        return _build(as_json(obj), source, keys)
+        return _build(as_json(obj), source, keys, forced)
 
 
-def load_traces(obj_or_path: object, *, extra_label_keys: Iterable[str] = ()) -> list[Trace]:
+def load_traces(
+    obj_or_path: object, *, extra_label_keys: Iterable[str] = (), format: str | None = None
+) -> list[Trace]:
     """Every trace in a batch, file or directory (a single trace gives a list of one)."""
-    loaded = load_labelled_traces(obj_or_path, extra_label_keys=extra_label_keys)
+    loaded = load_labelled_traces(obj_or_path, extra_label_keys=extra_label_keys, format=format)
     return [item.trace for item in loaded]
 
 
 def load_labelled_traces(
-    obj_or_path: object, *, extra_label_keys: Iterable[str] = ()
+    obj_or_path: object, *, extra_label_keys: Iterable[str] = (), format: str | None = None
 ) -> list[LabelledTrace]:
     """Like :func:`load_traces`, with each trace's labels.
 
     A Python list or tuple is one trace per element (as in the established API), each
     element read by the format rules; a file follows the file rules (a JSON list in a file
-    may be one conversation). Already normalised ``Trace`` objects pass through unchanged.
-    A path (any ``os.PathLike``, or a string `looks_like_path`) that does not exist is a
-    ``FileNotFoundError`` naming it.
+    may be one conversation, and so may a JSONL file whose every line is a message).
+    Already normalised ``Trace`` objects pass through unchanged. A path (any
+    ``os.PathLike``, or a string `looks_like_path`) that does not exist is a
+    ``FileNotFoundError`` naming it. ``format`` (one of ``FORMATS``) reads every document
+    with that format instead of detecting it; an unknown name is a ``UsageError``.
     """
+    forced = get_format(format) if format is not None else None
     keys = DEFAULT_LABEL_KEYS | frozenset(extra_label_keys)
     if isinstance(obj_or_path, Trace):
         return [LabelledTrace(trace=obj_or_path, labels=TraceLabels())]
     if isinstance(obj_or_path, list | tuple):
-        return _one_per_element(obj_or_path, keys)
+        return _one_per_element(obj_or_path, keys, forced)
     if isinstance(obj_or_path, os.PathLike) or (
         isinstance(obj_or_path, str) and looks_like_path(obj_or_path)
     ):
@@ -82,35 +103,61 @@ def load_labelled_traces(
             raise FileNotFoundError(errno.ENOENT, f"trace file {path} does not exist", str(path))
         loaded: list[LabelledTrace] = []
         for file in trace_files(path):
-            from_file: list[LabelledTrace] = []
-            for document, line in read_documents(file):
-                from_file += _expand(document, TraceSource(path=str(file), line=line), keys)
-            if not any(item.trace.steps for item in from_file):
-                raise TraceFormatError(_no_steps(file, from_file))
-            loaded += from_file
+            loaded += _from_documents(file, read_documents(file), keys, forced)
         return loaded
     with _located(None):
         value = as_json(obj_or_path)
-    return _expand(value, None, keys)
+    return _expand(value, None, keys, forced)
 
 
-ACCEPTED = (
-    "ACE records {question, steps}, OpenAI-style message lists, Who&When {history}, "
-    "LangChain (action, observation) pairs, batches {tasks} or lists of these, JSONL of "
-    "any of them, and plain-text logs"
-)
+def load_labelled_bytes(
+    data: bytes,
+    *,
+    name: str = "<stdin>",
+    extra_label_keys: Iterable[str] = (),
+    format: str | None = None,
+) -> list[LabelledTrace]:
+    """The traces of a file's content read from elsewhere (standard input), by the rules
+    of a file without a known suffix: a JSON document, else JSONL, else a plain-text log.
+    ``name`` stands for the path in sources, ids and errors."""
+    forced = get_format(format) if format is not None else None
+    keys = DEFAULT_LABEL_KEYS | frozenset(extra_label_keys)
+    where = Path(name)
+    return _from_documents(where, parse_documents(data, where), keys, forced)
+
+
+def _accepted() -> str:
+    return "; ".join(f"{fmt.name}: {fmt.accepts}" for fmt in REGISTRY)
+
+
+ACCEPTED = _accepted()
+"""Every registered format with what it reads, for messages about files that are not traces."""
+
+
+def _from_documents(
+    file: Path,
+    documents: list[tuple[JsonValue, int | None]],
+    keys: frozenset[str],
+    forced: TraceFormat | None,
+) -> list[LabelledTrace]:
+    loaded: list[LabelledTrace] = []
+    for document, line in documents:
+        loaded += _expand(document, TraceSource(path=str(file), line=line), keys, forced)
+    if not any(item.trace.steps for item in loaded):
+        raise TraceFormatError(_no_steps(file, loaded))
+    return loaded
 
 
 def _no_steps(file: Path, loaded: list[LabelledTrace]) -> str:
     formats = sorted({item.trace.format for item in loaded}) or ["nothing"]
     return (
         f"{file}: no trace steps found (it read as {', '.join(formats)}); is it a trace? "
-        f"The loaders accept {ACCEPTED}"
+        f"The formats tried, in order: {ACCEPTED}"
     )
 
 
 def _one_per_element(
-    items: list[object] | tuple[object, ...], keys: frozenset[str]
+    items: list[object] | tuple[object, ...], keys: frozenset[str], forced: TraceFormat | None
 ) -> list[LabelledTrace]:
     messages = sum(1 for item in items if isinstance(item, dict) and "role" in item)
     if messages > 1:
@@ -128,13 +175,18 @@ def _one_per_element(
         source = TraceSource(index=index)
         with _located(source):
             value = as_json(item)
-        loaded.append(_one(value, source, keys))
+        loaded.append(_one(value, source, keys, forced))
     return loaded
 
 
-def load_trace_file(path: str | os.PathLike[str], *, extra_label_keys: Iterable[str] = ()) -> Trace:
+def load_trace_file(
+    path: str | os.PathLike[str],
+    *,
+    extra_label_keys: Iterable[str] = (),
+    format: str | None = None,
+) -> Trace:
     """The one trace a file holds; a file with several is an error (use load_traces)."""
-    traces = load_traces(Path(path), extra_label_keys=extra_label_keys)
+    traces = load_traces(Path(path), extra_label_keys=extra_label_keys, format=format)
     if len(traces) != 1:
         raise TraceFormatError(
             f"trace file {path}: expected one trace, found {len(traces)}; use load_traces"
@@ -143,35 +195,42 @@ def load_trace_file(path: str | os.PathLike[str], *, extra_label_keys: Iterable[
 
 
 def _expand(
-    value: JsonValue, base: TraceSource | None, keys: frozenset[str]
+    value: JsonValue, base: TraceSource | None, keys: frozenset[str], forced: TraceFormat | None
 ) -> list[LabelledTrace]:
-    if detect_format(value) != "batch":
-        return [_one(value, base, keys)]
-    items = value.get("tasks") if isinstance(value, dict) else value
-    if not isinstance(items, list):
-        where = (base or TraceSource()).describe()
-        raise TraceFormatError(
-            f"{where}: 'tasks': expected a list of traces, got {describe(items)}"
-        )
+    """A value that may hold several traces (a batch, a benchmark's results) as its traces."""
+    fmt = forced or find_format(value)
+    with _located(base):
+        items = fmt.split(value) if fmt.split is not None else None
+    if items is None:
+        return [_one(value, base, keys, forced)]
+    item_format = None if fmt.items_detected else fmt
     located = [
         (base.model_copy(update={"index": i}) if base else TraceSource(index=i))
         for i in range(len(items))
     ]
-    return [_one(item, source, keys) for item, source in zip(items, located, strict=True)]
+    return [
+        _one(item, source, keys, item_format) for item, source in zip(items, located, strict=True)
+    ]
 
 
-def _one(value: JsonValue, source: TraceSource | None, keys: frozenset[str]) -> LabelledTrace:
+def _one(
+    value: JsonValue, source: TraceSource | None, keys: frozenset[str], forced: TraceFormat | None
+) -> LabelledTrace:
     with _located(source):
-        return _build(value, source, keys)
+        return _build(value, source, keys, forced)
 
 
-def _build(value: JsonValue, source: TraceSource | None, keys: frozenset[str]) -> LabelledTrace:
+def _build(
+    value: JsonValue, source: TraceSource | None, keys: frozenset[str], forced: TraceFormat | None
+) -> LabelledTrace:
     labels = TraceLabels()
     if isinstance(value, dict):
         value, labels = split_labels(value, keys)
     else:
         value = scrub_labels(value, keys)
-    parsed = parse(value)
+    parsed = parse(value, forced)
+    if parsed.labels:
+        labels = labels.model_copy(update={"other": {**labels.other, **parsed.labels}})
     trace = Trace(
         id=parsed.record_id or _source_id(source) or content_hash(parsed.raw),
         format=parsed.format,

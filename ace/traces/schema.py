@@ -59,6 +59,8 @@ class TraceStep(BaseModel):
     """Who acted: the message's ``name``, else its role without a trailing ``(...)``."""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_results: list[ToolResult] = Field(default_factory=list)
+    timestamp: str | None = None
+    """When the step happened, as the source wrote it (ISO 8601 text, or epoch seconds)."""
 
 
 class TraceSource(BaseModel):
@@ -90,7 +92,7 @@ class Trace(BaseModel):
     id: str
     """Stable id: the record's own id, else file name and position, else a content hash."""
     format: str
-    """The detected source shape (see ``ace.traces.FORMATS``)."""
+    """The source shape it was read from (see ``ace.traces.FORMATS``)."""
     source: TraceSource | None = None
     question: str | None = None
     context: str | None = None
