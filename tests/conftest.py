@@ -13,7 +13,9 @@ import os
 
 import pytest
 
-pytest_plugins = ["ace.testing.pytest_plugin"]
+# _postgres: the session's PostgreSQL cluster (`postgres_cluster`, `postgres_url`) for the
+# service-store tests.
+pytest_plugins = ["ace.testing.pytest_plugin", "_postgres"]
 
 MISSING_SYSTEM_PACKAGE = "missing system package"
 MISSING_CAPABILITY = "missing kernel capability"

@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(commands)
     _add_validate(commands)
     _add_config(commands)
+    from ace.cli._service import add_service_commands
+
+    add_service_commands(commands)
     return parser
 
 

@@ -1,0 +1,252 @@
+"""The service's tables as SQLAlchemy 2 models (the migrations create them; see ``schema``).
+
+Everything belongs to a tenant: ``playbooks`` and ``learn_jobs`` carry ``tenant_id``, and
+every row below a playbook reaches its tenant through it. A playbook's skillbook is rows,
+not a blob: ``skills`` (one per skill, counters as columns), ``skill_sources`` (their
+provenance records, in order) and ``similarity_decisions``; ``playbooks.version`` counts
+the changes applied, and ``playbook_versions`` keeps each one (which job, which
+operations, what was skipped, and what it replaced, so any earlier version can be rebuilt).
+
+Revision 0002 adds the ranking tables: full-text indexes (SQLite's FTS5 table
+``skills_fts``; PostgreSQL's ``skills.search`` tsvector column, which the ORM does not
+map) and ``skill_embeddings``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+ID_LENGTH = 200
+"""Longest tenant, playbook or skill id."""
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC instant: ``timestamptz`` on PostgreSQL, UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store UTC (naive on SQLite, whose text form has no zone)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps UTC instants only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Read back as an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Now, as the store writes it."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """The declarative base of the service's tables."""
+
+
+class Tenant(Base):
+    """A tenant: created on first use; everything else hangs below one."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Playbook(Base):
+    """A tenant's named skillbook; ``version`` goes up by one per applied change."""
+
+    __tablename__ = "playbooks"
+    __table_args__ = (UniqueConstraint("tenant_id", "playbook_id", name="uq_playbooks_tenant"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("tenants.id", name="fk_playbooks_tenant")
+    )
+    playbook_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    next_id: Mapped[int] = mapped_column(Integer, default=1)
+    """The skillbook's id counter (``next_id`` of the file format)."""
+    extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    """Top-level fields of an imported file that ACE does not use, kept for export."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SkillRow(Base):
+    """One skill of a playbook; the counters are columns so ranking can read them."""
+
+    __tablename__ = "skills"
+    __table_args__ = (
+        UniqueConstraint("playbook_pk", "skill_id", name="uq_skills_playbook_skill"),
+        Index("ix_skills_playbook_position", "playbook_pk", "position"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    playbook_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("playbooks.pk", ondelete="CASCADE", name="fk_skills_playbook")
+    )
+    skill_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    position: Mapped[int] = mapped_column(Integer)
+    """Insertion order within the playbook (exports keep it)."""
+    section: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    justification: Mapped[str | None] = mapped_column(Text, nullable=True)
+    evidence: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    helpful: Mapped[int] = mapped_column(Integer, default=0)
+    harmful: Mapped[int] = mapped_column(Integer, default=0)
+    neutral: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[str] = mapped_column(String(64))
+    """The skill's own timestamp, as the file format writes it (ISO text)."""
+    updated_at: Mapped[str] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    """Fields of the skill ACE does not use (e.g. an ``embedding`` from another tool)."""
+
+
+class SkillSourceRow(Base):
+    """One provenance record of a skill (``SkillSource``), in order."""
+
+    __tablename__ = "skill_sources"
+    __table_args__ = (Index("ix_skill_sources_skill", "skill_pk", "position"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    skill_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("skills.pk", ondelete="CASCADE", name="fk_skill_sources_skill")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    trace_uid: Mapped[str | None] = mapped_column(String(ID_LENGTH * 2), nullable=True)
+    operation_type: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    """The whole record as the file format writes it."""
+
+
+class SimilarityDecisionRow(Base):
+    """A deduplication decision about a pair of skills (ids sorted)."""
+
+    __tablename__ = "similarity_decisions"
+
+    playbook_pk: Mapped[int] = mapped_column(
+        Integer,
+        ForeignKey("playbooks.pk", ondelete="CASCADE", name="fk_similarity_playbook"),
+        primary_key=True,
+    )
+    id_a: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    id_b: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class PlaybookVersion(Base):
+    """One applied change: the version it produced, the job (if any), the operations
+    applied and skipped (with the reason), and ``undo`` (what it replaced)."""
+
+    __tablename__ = "playbook_versions"
+    __table_args__ = (
+        UniqueConstraint("playbook_pk", "version", name="uq_playbook_versions_version"),
+        Index("ix_playbook_versions_job", "job_id"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    playbook_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("playbooks.pk", ondelete="CASCADE", name="fk_versions_playbook")
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    """``update`` (a batch), ``import`` (a whole skillbook) or ``rollback``."""
+    job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    """The learn job that produced it (kept after the job row is purged)."""
+    base_version: Mapped[int] = mapped_column(Integer)
+    """The version the change was computed on; differs from ``version - 1`` after a rebase."""
+    operations: Mapped[list[Any]] = mapped_column(JSONType)
+    skipped: Mapped[list[Any]] = mapped_column(JSONType)
+    """``[{"operation": {...}, "reason": "..."}]``."""
+    added_ids: Mapped[list[Any]] = mapped_column(JSONType)
+    undo: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    """``{"next_id": n, "skills": {id: skill dict | null}, "decisions": {...} | null,
+    "extra": {...} | null}``: the state it replaced (null: the skill did not exist)."""
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LearnJob(Base):
+    """A learn request; accepted means this row was committed."""
+
+    __tablename__ = "learn_jobs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_learn_jobs_idempotency"),
+        Index("ix_learn_jobs_claim", "status", "available_at"),
+        Index("ix_learn_jobs_playbook", "playbook_pk", "created_at"),
+        Index("ix_learn_jobs_finished", "status", "finished_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("tenants.id", name="fk_learn_jobs_tenant")
+    )
+    playbook_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("playbooks.pk", ondelete="CASCADE", name="fk_learn_jobs_playbook")
+    )
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    """``queued``, ``running``, ``done`` or ``failed``."""
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    """``LearnRequest`` fields: user_message, trajectory, ground_truth, evaluation, and the
+    reflector/curator additional instructions."""
+    idempotency_key: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why it failed (``failed``), or why the last attempt failed (``queued`` for a retry)."""
+    errors: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    """Every failed attempt: ``[{"attempt": n, "cause": "...", "retryable": bool, "at": ...}]``."""
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    """For ``done``: the version produced, operations applied/skipped, timings."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    """Not claimed before this instant (retries wait here)."""
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    """Set at each claim; only the holder of the current token may finish the job."""
+
+
+class SkillEmbedding(Base):
+    """A skill's embedding for one model (revision 0002), valid while its content hash is."""
+
+    __tablename__ = "skill_embeddings"
+
+    skill_pk: Mapped[int] = mapped_column(
+        Integer,
+        ForeignKey("skills.pk", ondelete="CASCADE", name="fk_skill_embeddings_skill"),
+        primary_key=True,
+    )
+    model: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[list[float]] = mapped_column(JSONType)

@@ -1,0 +1,1277 @@
+"""The ACE service store: tenants' playbooks as rows, their history, and durable learn jobs.
+
+``Store(url)`` opens (and migrates) a database: an SQLite file by default (``ace.db``,
+WAL), or PostgreSQL (``postgresql://...``, psycopg 3). Every function that reads or
+writes a playbook or a job takes the tenant first; ``None`` means `DEFAULT_TENANT`,
+never "all tenants". Workers' own calls (`Store.claim_job` and what follows a claim) go
+by the claim, which names its tenant.
+
+Changes to a playbook are serialised by its ``version``: a change computed on version
+``v`` is applied as ``v + 1`` if nobody got there first; otherwise it is re-applied on
+the newer state (operations naming a skill removed meanwhile are skipped, and the history
+says so). Every change keeps what it replaced, so any earlier version can be exported or
+restored (`Store.rollback`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ace.errors import RunError, UsageError
+from ace.llm.retry import RetryPolicy
+from ace.service import _db, schema
+from ace.service.models import (
+    LearnJob,
+    Playbook,
+    PlaybookVersion,
+    SimilarityDecisionRow,
+    SkillEmbedding,
+    SkillRow,
+    SkillSourceRow,
+    Tenant,
+    utcnow,
+)
+from ace.service.requests import (
+    DEFAULT_TENANT,
+    AppliedUpdate,
+    ClaimedJob,
+    HistoryEntry,
+    JobInfo,
+    JobStatus,
+    LearnRequest,
+    PlaybookInfo,
+    check_id,
+    tenant_of,
+)
+from ace.skillbook import Skill, Skillbook, SkillSource
+from ace.updates import UpdateBatch
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+    from ace.service.relevance import RankedSkill
+
+DEFAULT_LEASE_S = 30.0
+"""How long a claim lasts without a heartbeat before another worker may take the job."""
+DEFAULT_JOB_RETRY = RetryPolicy(
+    max_retries=4, initial_delay_s=5.0, multiplier=3.0, max_delay_s=600.0
+)
+"""Job-level retries (after the client's own): 5 attempts, waiting ~5 s, 15 s, 45 s, 135 s."""
+
+
+class AllTenants:
+    """The explicit choice of every tenant, for maintenance (`Store.purge_jobs`) only."""
+
+    def __repr__(self) -> str:
+        return "ALL_TENANTS"
+
+
+ALL_TENANTS = AllTenants()
+"""Pass as ``tenant`` to `Store.purge_jobs` to purge every tenant's old jobs."""
+
+
+class LeaseLostError(RunError):
+    """A worker's claim on a job is no longer current (its lease expired and the job was
+    claimed again, or it was released); what it computed is discarded."""
+
+
+@dataclass
+class _Stored:
+    pk: int
+    position: int
+    record: dict[str, Any]
+
+
+@dataclass
+class _State:
+    playbook_pk: int
+    version: int
+    next_id: int
+    extra: dict[str, Any]
+    skills: dict[str, _Stored]
+    decisions: dict[str, dict[str, Any]]
+
+    def skillbook(self) -> Skillbook:
+        ordered = sorted(self.skills.values(), key=lambda s: (s.position, s.pk))
+        return Skillbook.from_dict(
+            {
+                **self.extra,
+                "skills": {s.record["id"]: s.record for s in ordered},
+                "next_id": self.next_id,
+                "similarity_decisions": self.decisions,
+            },
+            origin="stored playbook",
+        )
+
+
+def skill_record(skill: Skill) -> dict[str, Any]:
+    """A skill as the store keeps it: the file-format dict with all three counters."""
+    record = skill.to_dict()
+    record.update(helpful=skill.helpful, harmful=skill.harmful, neutral=skill.neutral)
+    return record
+
+
+_COLUMNS = ("section", "content", "justification", "evidence", "status", "created_at")
+_COUNTERS = ("helpful", "harmful", "neutral")
+
+
+class Store:
+    """The service's database: playbooks, their history, learn jobs, relevance.
+
+    ``url``: an SQLAlchemy-style URL, a path (an SQLite file), or None
+    (``ACE_DATABASE_URL``, else ``sqlite:///ace.db``). An older schema is upgraded on
+    open unless ``migrate=False`` (then it is refused); a newer one is always refused
+    (``SchemaVersionError`` naming both revisions). ``embedding_model`` (a litellm
+    embedding model) makes `top_skills` mix embedding similarity into the ranking.
+    ``pool_size`` should cover the worker threads that share this store.
+    """
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | None = None,
+        *,
+        migrate: bool = True,
+        embedding_model: str | None = None,
+        embedding_kwargs: Mapping[str, Any] | None = None,
+        pool_size: int = 5,
+    ) -> None:
+        self.url = _db.database_url(url)
+        if embedding_model is not None and (
+            not isinstance(embedding_model, str) or not embedding_model.strip()
+        ):
+            raise UsageError(f"embedding_model must be a model string, got {embedding_model!r}")
+        if pool_size < 1:
+            raise UsageError(f"pool_size must be >= 1, got {pool_size}")
+        self.embedding_model = embedding_model
+        self.embedding_kwargs = dict(embedding_kwargs or {})
+        self.engine: Engine = _db.make_engine(self.url, pool_size=pool_size)
+        try:
+            found = schema.check(self.engine, url_for_messages=self.display_url)
+            if migrate and not found.up_to_date:
+                schema.upgrade(self.engine, url_for_messages=self.display_url)
+                found = schema.check(self.engine, url_for_messages=self.display_url)
+            if not found.up_to_date:
+                raise schema.SchemaVersionError(
+                    f"database {self.display_url} is at schema revision {found.current or 'none'}, "
+                    f"older than this ace's {found.head}: run `ace db upgrade --database-url URL`",
+                    current=found.current,
+                    head=found.head,
+                )
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def dialect(self) -> Literal["sqlite", "postgresql"]:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return "sqlite" if _db.is_sqlite(self.url) else "postgresql"
+
+    @property
+    def display_url(self) -> str:
+        """The URL with its password hidden."""
+        return _db.redacted(self.url)
+
+    def close(self) -> None:
+        """Close every pooled connection; the store is unusable afterwards."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.display_url!r})"
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with _db.write(self.engine) as connection:
+            yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            if self.dialect == "postgresql":  # one snapshot for every statement
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+
+    def _insert_ignore(
+        self, connection: Connection, table: Any, values: dict[str, Any], keys: list[str]
+    ) -> None:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            connection.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            connection.execute(
+                sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+            )
+
+    # ------------------------------------------------------------------ playbooks
+    def _playbook_pk(self, connection: Connection, tenant: str, playbook_id: str) -> int | None:
+        from sqlalchemy import select
+
+        return connection.execute(
+            select(Playbook.pk).where(
+                Playbook.tenant_id == tenant, Playbook.playbook_id == playbook_id
+            )
+        ).scalar_one_or_none()
+
+    def _ensure_playbook(self, connection: Connection, tenant: str, playbook_id: str) -> int:
+        found = self._playbook_pk(connection, tenant, playbook_id)
+        if found is not None:
+            return found
+        now = utcnow()
+        self._insert_ignore(connection, Tenant, {"id": tenant, "created_at": now}, ["id"])
+        self._insert_ignore(
+            connection,
+            Playbook,
+            {
+                "tenant_id": tenant,
+                "playbook_id": playbook_id,
+                "version": 0,
+                "next_id": 1,
+                "extra": {},
+                "created_at": now,
+                "updated_at": now,
+            },
+            ["tenant_id", "playbook_id"],
+        )
+        created = self._playbook_pk(connection, tenant, playbook_id)
+        assert created is not None
+        return created
+
+    def ensure_playbook(self, tenant: str | None, playbook_id: str) -> PlaybookInfo:
+        """The playbook, created empty (version 0) when it does not exist yet."""
+        tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
+        with self._write() as connection:
+            self._ensure_playbook(connection, tenant, playbook_id)
+        info = self.get_playbook(tenant, playbook_id)
+        assert info is not None
+        return info
+
+    def get_playbook(self, tenant: str | None, playbook_id: str) -> PlaybookInfo | None:
+        """The playbook's version and size, or None when the tenant has no such playbook."""
+        tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
+        from sqlalchemy import func, select
+
+        with self._read() as connection:
+            row = connection.execute(
+                select(Playbook).where(
+                    Playbook.tenant_id == tenant, Playbook.playbook_id == playbook_id
+                )
+            ).one_or_none()
+            if row is None:
+                return None
+            count = connection.execute(
+                select(func.count())
+                .select_from(SkillRow)
+                .where(SkillRow.playbook_pk == row.pk, SkillRow.status == "active")
+            ).scalar_one()
+        return PlaybookInfo(tenant, playbook_id, row.version, count, row.created_at, row.updated_at)
+
+    def list_playbooks(self, tenant: str | None) -> list[str]:
+        """The tenant's playbook ids, sorted."""
+        from sqlalchemy import select
+
+        tenant = tenant_of(tenant)
+        with self._read() as connection:
+            return list(
+                connection.execute(
+                    select(Playbook.playbook_id)
+                    .where(Playbook.tenant_id == tenant)
+                    .order_by(Playbook.playbook_id)
+                ).scalars()
+            )
+
+    def _load_state(self, connection: Connection, playbook_pk: int) -> _State:
+        from sqlalchemy import select
+
+        playbook = connection.execute(select(Playbook).where(Playbook.pk == playbook_pk)).one()
+        rows = connection.execute(select(SkillRow).where(SkillRow.playbook_pk == playbook_pk)).all()
+        sources: dict[int, list[dict[str, Any]]] = {}
+        for skill_pk, data in connection.execute(
+            select(SkillSourceRow.skill_pk, SkillSourceRow.data)
+            .join(SkillRow, SkillRow.pk == SkillSourceRow.skill_pk)
+            .where(SkillRow.playbook_pk == playbook_pk)
+            .order_by(SkillSourceRow.skill_pk, SkillSourceRow.position)
+        ):
+            sources.setdefault(skill_pk, []).append(dict(data))
+        skills: dict[str, _Stored] = {}
+        for row in rows:
+            record: dict[str, Any] = {
+                "id": row.skill_id,
+                **{name: getattr(row, name) for name in _COLUMNS},
+                "updated_at": row.updated_at,
+                "sources": sources.get(row.pk, []),
+                **{name: getattr(row, name) for name in _COUNTERS},
+                **dict(row.extra or {}),
+            }
+            skills[row.skill_id] = _Stored(row.pk, row.position, record)
+        decisions = {
+            f"{a},{b}": dict(data)
+            for a, b, data in connection.execute(
+                select(
+                    SimilarityDecisionRow.id_a,
+                    SimilarityDecisionRow.id_b,
+                    SimilarityDecisionRow.data,
+                ).where(SimilarityDecisionRow.playbook_pk == playbook_pk)
+            )
+        }
+        return _State(
+            playbook_pk,
+            playbook.version,
+            playbook.next_id,
+            dict(playbook.extra or {}),
+            skills,
+            decisions,
+        )
+
+    def load_skillbook(self, tenant: str | None, playbook_id: str) -> tuple[Skillbook, int]:
+        """The playbook as a ``Skillbook`` and the version it is (an unknown playbook is
+        empty at version 0)."""
+        tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
+        with self._read() as connection:
+            pk = self._playbook_pk(connection, tenant, playbook_id)
+            if pk is None:
+                return Skillbook(), 0
+            state = self._load_state(connection, pk)
+        return state.skillbook(), state.version
+
+    def skillbook_at(self, tenant: str | None, playbook_id: str, version: int) -> Skillbook:
+        """The playbook as it was at ``version`` (0: empty), rebuilt from its history."""
+        tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
+        with self._read() as connection:
+            pk = self._playbook_pk(connection, tenant, playbook_id)
+            if pk is None:
+                raise UsageError(f"tenant {tenant!r} has no playbook {playbook_id!r}")
+            return self._state_at(connection, pk, version).skillbook()
+
+    def _state_at(self, connection: Connection, playbook_pk: int, version: int) -> _State:
+        from sqlalchemy import select
+
+        state = self._load_state(connection, playbook_pk)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise UsageError(f"version must be an integer >= 0, got {version!r}")
+        if version > state.version:
+            raise UsageError(
+                f"version {version} does not exist yet; the playbook is at {state.version}"
+            )
+        undos = connection.execute(
+            select(PlaybookVersion.undo)
+            .where(PlaybookVersion.playbook_pk == playbook_pk, PlaybookVersion.version > version)
+            .order_by(PlaybookVersion.version.desc())
+        ).scalars()
+        for undo in undos:
+            for skill_id, before in undo["skills"].items():
+                if before is None:
+                    state.skills.pop(skill_id, None)
+                else:
+                    state.skills[skill_id] = _Stored(0, before["position"], before["skill"])
+            state.next_id = undo["next_id"]
+            if undo.get("decisions") is not None:
+                state.decisions = undo["decisions"]
+            if undo.get("extra") is not None:
+                state.extra = undo["extra"]
+        state.version = version
+        return state
+
+    # ------------------------------------------------------------------ writing
+    def _bump(self, connection: Connection, playbook_pk: int, expected: int) -> int:
+        """Take version ``expected + 1`` (compare-and-set); on a conflict, move to the
+        current version and try again. Returns the version the change is applied on."""
+        from sqlalchemy import select, update
+
+        while True:
+            taken = connection.execute(
+                update(Playbook)
+                .where(Playbook.pk == playbook_pk, Playbook.version == expected)
+                .values(version=expected + 1, updated_at=utcnow())
+            ).rowcount
+            if taken == 1:
+                return expected
+            expected = connection.execute(
+                select(Playbook.version).where(Playbook.pk == playbook_pk)
+            ).scalar_one()
+
+    def _write_state(
+        self,
+        connection: Connection,
+        state: _State,
+        target: dict[str, tuple[int, dict[str, Any]]],
+        *,
+        next_id: int,
+        decisions: dict[str, dict[str, Any]],
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Make the rows of ``state`` hold ``target`` (id -> (position, record)); return the
+        undo record of the change."""
+        from sqlalchemy import delete, insert, update
+
+        undo_skills: dict[str, Any] = {}
+        for skill_id, stored in state.skills.items():
+            if skill_id not in target:
+                undo_skills[skill_id] = {"position": stored.position, "skill": stored.record}
+                connection.execute(delete(SkillRow).where(SkillRow.pk == stored.pk))
+        for skill_id, (position, record) in target.items():
+            old = state.skills.get(skill_id)
+            if old is not None and old.record == record and old.position == position:
+                continue
+            columns = _columns(record, position)
+            if old is None:
+                undo_skills[skill_id] = None
+                skill_pk = connection.execute(
+                    insert(SkillRow)
+                    .values(playbook_pk=state.playbook_pk, skill_id=skill_id, **columns)
+                    .returning(SkillRow.pk)
+                ).scalar_one()
+                self._write_sources(connection, skill_pk, record.get("sources") or [])
+                continue
+            undo_skills[skill_id] = {"position": old.position, "skill": old.record}
+            connection.execute(update(SkillRow).where(SkillRow.pk == old.pk).values(**columns))
+            if (old.record.get("sources") or []) != (record.get("sources") or []):
+                connection.execute(delete(SkillSourceRow).where(SkillSourceRow.skill_pk == old.pk))
+                self._write_sources(connection, old.pk, record.get("sources") or [])
+        decisions_changed = decisions != state.decisions
+        if decisions_changed:
+            connection.execute(
+                delete(SimilarityDecisionRow).where(
+                    SimilarityDecisionRow.playbook_pk == state.playbook_pk
+                )
+            )
+            for key, data in decisions.items():
+                id_a, _, id_b = key.partition(",")
+                connection.execute(
+                    insert(SimilarityDecisionRow).values(
+                        playbook_pk=state.playbook_pk, id_a=id_a, id_b=id_b, data=data
+                    )
+                )
+        extra_changed = extra != state.extra
+        connection.execute(
+            update(Playbook)
+            .where(Playbook.pk == state.playbook_pk)
+            .values(next_id=next_id, extra=extra, updated_at=utcnow())
+        )
+        return {
+            "next_id": state.next_id,
+            "skills": undo_skills,
+            "decisions": state.decisions if decisions_changed else None,
+            "extra": state.extra if extra_changed else None,
+        }
+
+    def _write_sources(
+        self, connection: Connection, skill_pk: int, sources: Sequence[dict[str, Any]]
+    ) -> None:
+        from sqlalchemy import insert
+
+        if not sources:
+            return
+        connection.execute(
+            insert(SkillSourceRow),
+            [
+                {
+                    "skill_pk": skill_pk,
+                    "position": i,
+                    "trace_uid": source.get("trace_uid"),
+                    "operation_type": source.get("operation_type"),
+                    "data": source,
+                }
+                for i, source in enumerate(sources)
+            ],
+        )
+
+    def _history(
+        self,
+        connection: Connection,
+        playbook_pk: int,
+        *,
+        version: int,
+        kind: str,
+        base_version: int,
+        undo: dict[str, Any],
+        job_id: str | None = None,
+        operations: list[dict[str, Any]] | None = None,
+        skipped: list[dict[str, Any]] | None = None,
+        added_ids: list[str] | None = None,
+        note: str | None = None,
+    ) -> HistoryEntry:
+        from sqlalchemy import insert
+
+        now = utcnow()
+        entry = HistoryEntry(
+            version=version,
+            kind=kind,
+            job_id=job_id,
+            base_version=base_version,
+            operations=operations or [],
+            skipped=skipped or [],
+            added_ids=added_ids or [],
+            note=note,
+            created_at=now,
+        )
+        connection.execute(
+            insert(PlaybookVersion).values(
+                playbook_pk=playbook_pk,
+                version=version,
+                kind=kind,
+                job_id=job_id,
+                base_version=base_version,
+                operations=entry.operations,
+                skipped=entry.skipped,
+                added_ids=entry.added_ids,
+                undo=undo,
+                note=note,
+                created_at=now,
+            )
+        )
+        return entry
+
+    def _apply(
+        self,
+        connection: Connection,
+        playbook_pk: int,
+        batch: UpdateBatch,
+        *,
+        base_version: int,
+        job_id: str | None,
+        source: SkillSource | Mapping[str, Any] | None,
+    ) -> AppliedUpdate:
+        applied_on = self._bump(connection, playbook_pk, base_version)
+        state = self._load_state(connection, playbook_pk)
+        book = state.skillbook()
+        report = book.apply_update(batch, source=source)
+        positions = [s.position for s in state.skills.values()]
+        next_position = max(positions, default=-1) + 1
+        target: dict[str, tuple[int, dict[str, Any]]] = {}
+        for skill in book.skills(include_inactive=True):
+            old = state.skills.get(skill.id)
+            if old is None:
+                target[skill.id] = (next_position, skill_record(skill))
+                next_position += 1
+            else:
+                target[skill.id] = (old.position, skill_record(skill))
+        undo = self._write_state(
+            connection,
+            state,
+            target,
+            next_id=book.next_id,
+            decisions=book.similarity_decisions,
+            extra=state.extra,
+        )
+        skipped = [
+            {"operation": op.model_dump(mode="json", exclude_none=True), "reason": why}
+            for op, why in report.skipped
+        ]
+        entry = self._history(
+            connection,
+            playbook_pk,
+            version=applied_on + 1,
+            kind="update",
+            base_version=base_version,
+            undo=undo,
+            job_id=job_id,
+            operations=[op.model_dump(mode="json", exclude_none=True) for op in report.applied],
+            skipped=skipped,
+            added_ids=list(report.added_ids),
+            note=batch.reasoning or None,
+        )
+        return AppliedUpdate(
+            version=applied_on + 1,
+            entry=entry,
+            applied=len(report.applied),
+            skipped=skipped,
+            added_ids=list(report.added_ids),
+        )
+
+    def apply_update(
+        self,
+        tenant: str | None,
+        playbook_id: str,
+        batch: UpdateBatch,
+        *,
+        base_version: int | None = None,
+        job_id: str | None = None,
+        source: SkillSource | Mapping[str, Any] | None = None,
+    ) -> AppliedUpdate:
+        """Apply ``batch`` as one new version (the playbook is created if missing).
+
+        ``base_version`` is the version the batch was computed on (default: the current
+        one); when others changed the playbook since, the batch is applied to the newer
+        state and operations naming skills that are gone are skipped and recorded.
+        """
+        tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
+        if not isinstance(batch, UpdateBatch):
+            raise UsageError(f"apply_update: expected an UpdateBatch, got {type(batch).__name__}")
+        with self._write() as connection:
+            pk = self._ensure_playbook(connection, tenant, playbook_id)
+            base = base_version if base_version is not None else _version(connection, pk)
+            return self._apply(
+                connection, pk, batch, base_version=base, job_id=job_id, source=source
+            )
+
+    def import_skillbook(
+        self,
+        tenant: str | None,
+        playbook_id: str,
+        skillbook: Skillbook | str | os.PathLike[str],
+        *,
+        note: str | None = None,
+    ) -> HistoryEntry:
+        """Replace the playbook's content with a skillbook (or a skillbook file), as one new
+        version (the playbook is created if missing); the old content stays in the history."""
+        tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
+        if isinstance(skillbook, str | os.PathLike):
+            path = Path(skillbook)
+            skillbook = Skillbook.load_from_file(path)
+            note = note or f"imported from {path.name}"
+        if not isinstance(skillbook, Skillbook):
+            raise UsageError(
+                f"import_skillbook: expected a Skillbook or a path, got {type(skillbook).__name__}"
+            )
+        data = skillbook.to_dict()
+        extra = {
+            k: v
+            for k, v in data.items()
+            if k not in ("skills", "sections", "next_id", "similarity_decisions")
+        }
+        target = {
+            skill.id: (i, skill_record(skill))
+            for i, skill in enumerate(skillbook.skills(include_inactive=True))
+        }
+        with self._write() as connection:
+            pk = self._ensure_playbook(connection, tenant, playbook_id)
+            applied_on = self._bump(connection, pk, _version(connection, pk))
+            state = self._load_state(connection, pk)
+            undo = self._write_state(
+                connection,
+                state,
+                target,
+                next_id=skillbook.next_id,
+                decisions=skillbook.similarity_decisions,
+                extra=extra,
+            )
+            return self._history(
+                connection,
+                pk,
+                version=applied_on + 1,
+                kind="import",
+                base_version=applied_on,
+                undo=undo,
+                added_ids=list(target),
+                note=note or "imported",
+            )
+
+    def export_skillbook(
+        self, tenant: str | None, playbook_id: str, *, version: int | None = None
+    ) -> Skillbook:
+        """The playbook (at ``version``, default the current one) as a ``Skillbook``;
+        ``.dumps()`` / ``.save_to_file(path)`` give the established file format."""
+        if version is None:
+            book, _ = self.load_skillbook(tenant, playbook_id)
+            return book
+        return self.skillbook_at(tenant, playbook_id, version)
+
+    def export_to_file(
+        self,
+        tenant: str | None,
+        playbook_id: str,
+        path: str | os.PathLike[str],
+        *,
+        version: int | None = None,
+    ) -> Path:
+        """Write the playbook (at ``version``) as a skillbook file, atomically."""
+        return self.export_skillbook(tenant, playbook_id, version=version).save(path)
+
+    def rollback(
+        self, tenant: str | None, playbook_id: str, to_version: int, *, note: str | None = None
+    ) -> HistoryEntry:
+        """Make the playbook's content what it was at ``to_version``, as a new version
+        (nothing is erased: the rollback itself can be rolled back)."""
+        tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
+        with self._write() as connection:
+            pk = self._playbook_pk(connection, tenant, playbook_id)
+            if pk is None:
+                raise UsageError(f"tenant {tenant!r} has no playbook {playbook_id!r}")
+            if isinstance(to_version, bool) or not isinstance(to_version, int) or to_version < 0:
+                raise UsageError(f"version must be an integer >= 0, got {to_version!r}")
+            applied_on = self._bump(connection, pk, _version(connection, pk))  # holds the row
+            if to_version > applied_on:
+                raise UsageError(
+                    f"version {to_version} does not exist yet; the playbook is at {applied_on}"
+                )
+            wanted = self._state_at(connection, pk, to_version)
+            state = self._load_state(connection, pk)
+            target = {
+                skill_id: (stored.position, stored.record)
+                for skill_id, stored in sorted(
+                    wanted.skills.items(), key=lambda item: (item[1].position, item[1].pk)
+                )
+            }
+            undo = self._write_state(
+                connection,
+                state,
+                target,
+                next_id=max(wanted.next_id, state.next_id),  # ids are never reused
+                decisions=wanted.decisions,
+                extra=wanted.extra,
+            )
+            return self._history(
+                connection,
+                pk,
+                version=applied_on + 1,
+                kind="rollback",
+                base_version=applied_on,
+                undo=undo,
+                note=note or f"rolled back to version {to_version}",
+            )
+
+    def history(
+        self, tenant: str | None, playbook_id: str, *, since_version: int = 0
+    ) -> list[HistoryEntry]:
+        """The playbook's changes after ``since_version``, oldest first."""
+        from sqlalchemy import select
+
+        tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
+        with self._read() as connection:
+            pk = self._playbook_pk(connection, tenant, playbook_id)
+            if pk is None:
+                return []
+            rows = connection.execute(
+                select(PlaybookVersion)
+                .where(PlaybookVersion.playbook_pk == pk, PlaybookVersion.version > since_version)
+                .order_by(PlaybookVersion.version)
+            ).all()
+        return [
+            HistoryEntry(
+                version=r.version,
+                kind=r.kind,
+                job_id=r.job_id,
+                base_version=r.base_version,
+                operations=list(r.operations),
+                skipped=list(r.skipped),
+                added_ids=list(r.added_ids),
+                note=r.note,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ relevance
+    def top_skills(
+        self,
+        tenant: str | None,
+        playbook_id: str,
+        query_text: str,
+        k: int = 20,
+        **options: Any,
+    ) -> list[RankedSkill]:
+        """The ``k`` skills most relevant to ``query_text``; see ``ace.service.relevance``."""
+        from ace.service.relevance import top_skills
+
+        return top_skills(self, tenant, playbook_id, query_text, k, **options)
+
+    def _cached_embeddings(
+        self, connection: Connection, skill_pks: Sequence[int], model: str
+    ) -> dict[int, tuple[str, list[float]]]:
+        from sqlalchemy import select
+
+        if not skill_pks:
+            return {}
+        rows = connection.execute(
+            select(SkillEmbedding.skill_pk, SkillEmbedding.content_hash, SkillEmbedding.vector)
+            .where(SkillEmbedding.model == model)
+            .where(SkillEmbedding.skill_pk.in_(list(skill_pks)))
+        )
+        return {pk: (digest, list(vector)) for pk, digest, vector in rows}
+
+    def _store_embeddings(self, model: str, vectors: Mapping[int, tuple[str, list[float]]]) -> None:
+        from sqlalchemy import delete, insert, select
+
+        if not vectors:
+            return
+        with self._write() as connection:
+            existing = set(
+                connection.execute(
+                    select(SkillRow.pk).where(SkillRow.pk.in_(list(vectors)))
+                ).scalars()
+            )
+            keep = {pk: value for pk, value in vectors.items() if pk in existing}
+            if not keep:
+                return
+            connection.execute(
+                delete(SkillEmbedding).where(
+                    SkillEmbedding.model == model, SkillEmbedding.skill_pk.in_(list(keep))
+                )
+            )
+            connection.execute(
+                insert(SkillEmbedding),
+                [
+                    {"skill_pk": pk, "model": model, "content_hash": digest, "vector": vector}
+                    for pk, (digest, vector) in keep.items()
+                ],
+            )
+
+    # ------------------------------------------------------------------ jobs
+    def submit_job(
+        self,
+        tenant: str | None,
+        playbook_id: str,
+        request: LearnRequest | Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> JobInfo:
+        """Queue a learn job; once this returns, the job is durable. The playbook is
+        created if missing. A repeated ``idempotency_key`` (per tenant) returns the job
+        it first created instead of queueing another."""
+        from sqlalchemy import insert
+        from sqlalchemy.exc import IntegrityError
+
+        tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
+        parsed = LearnRequest.parse(request)
+        if idempotency_key is not None:
+            check_id("idempotency_key", idempotency_key)
+            existing = self._job_by_key(tenant, idempotency_key)
+            if existing is not None:
+                return existing
+        attempts = DEFAULT_JOB_RETRY.max_retries + 1 if max_attempts is None else max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise UsageError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")
+        job_id = str(uuid.uuid4())
+        now = utcnow()
+        try:
+            with self._write() as connection:
+                pk = self._ensure_playbook(connection, tenant, playbook_id)
+                connection.execute(
+                    insert(LearnJob).values(
+                        id=job_id,
+                        tenant_id=tenant,
+                        playbook_pk=pk,
+                        status="queued",
+                        payload=parsed.model_dump(mode="json", exclude_none=True),
+                        idempotency_key=idempotency_key,
+                        attempts=0,
+                        max_attempts=attempts,
+                        errors=[],
+                        created_at=now,
+                        available_at=now,
+                    )
+                )
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = self._job_by_key(tenant, idempotency_key)
+            if existing is None:
+                raise
+            return existing
+        job = self.get_job(tenant, job_id)
+        assert job is not None
+        return job
+
+    def _job_by_key(self, tenant: str, key: str) -> JobInfo | None:
+        from sqlalchemy import select
+
+        with self._read() as connection:
+            job_id = connection.execute(
+                select(LearnJob.id).where(
+                    LearnJob.tenant_id == tenant, LearnJob.idempotency_key == key
+                )
+            ).scalar_one_or_none()
+        return None if job_id is None else self.get_job(tenant, job_id)
+
+    def _job_query(self) -> Any:
+        from sqlalchemy import select
+
+        return select(*LearnJob.__table__.c, Playbook.playbook_id).join(
+            Playbook, Playbook.pk == LearnJob.playbook_pk
+        )
+
+    def get_job(self, tenant: str | None, job_id: str) -> JobInfo | None:
+        """The tenant's job ``job_id``, or None (another tenant's job is never returned)."""
+        tenant = tenant_of(tenant)
+        with self._read() as connection:
+            row = connection.execute(
+                self._job_query().where(LearnJob.tenant_id == tenant, LearnJob.id == job_id)
+            ).one_or_none()
+        return None if row is None else _job_info(row)
+
+    def get_job_request(self, tenant: str | None, job_id: str) -> LearnRequest | None:
+        """The request a job of the tenant carries, or None."""
+        from sqlalchemy import select
+
+        tenant = tenant_of(tenant)
+        with self._read() as connection:
+            payload = connection.execute(
+                select(LearnJob.payload).where(LearnJob.tenant_id == tenant, LearnJob.id == job_id)
+            ).scalar_one_or_none()
+        return None if payload is None else LearnRequest.model_validate(payload)
+
+    def list_jobs(
+        self,
+        tenant: str | None,
+        *,
+        playbook_id: str | None = None,
+        status: JobStatus | None = None,
+        limit: int = 1000,
+    ) -> list[JobInfo]:
+        """The tenant's jobs, oldest first, optionally of one playbook and/or status."""
+        tenant = tenant_of(tenant)
+        query = self._job_query().where(LearnJob.tenant_id == tenant)
+        if playbook_id is not None:
+            query = query.where(Playbook.playbook_id == check_id("playbook_id", playbook_id))
+        if status is not None:
+            query = query.where(LearnJob.status == status)
+        with self._read() as connection:
+            rows = connection.execute(
+                query.order_by(LearnJob.created_at, LearnJob.id).limit(limit)
+            ).all()
+        return [_job_info(row) for row in rows]
+
+    def job_counts(self, tenant: str | None, *, playbook_id: str | None = None) -> dict[str, int]:
+        """How many of the tenant's jobs are in each state (every state is present)."""
+        from sqlalchemy import func, select
+
+        tenant = tenant_of(tenant)
+        query = (
+            select(LearnJob.status, func.count())
+            .join(Playbook, Playbook.pk == LearnJob.playbook_pk)
+            .where(LearnJob.tenant_id == tenant)
+        )
+        if playbook_id is not None:
+            query = query.where(Playbook.playbook_id == check_id("playbook_id", playbook_id))
+        with self._read() as connection:
+            found = {row[0]: row[1] for row in connection.execute(query.group_by(LearnJob.status))}
+        return {
+            status: int(found.get(status, 0)) for status in ("queued", "running", "done", "failed")
+        }
+
+    def claim_job(self, worker_id: str, *, lease_s: float = DEFAULT_LEASE_S) -> ClaimedJob | None:
+        """Claim the next job to run, of any tenant: a queued job that is due, or a running
+        one whose lease expired (its worker died). None when there is nothing to do.
+
+        On PostgreSQL concurrent claimers skip each other's rows (``FOR UPDATE SKIP
+        LOCKED``); on SQLite the write lock serialises them. A job whose worker died on
+        each of its attempts fails here, naming that cause.
+        """
+        from sqlalchemy import and_, or_, select, update
+
+        if lease_s <= 0:
+            raise UsageError(f"lease_s must be > 0, got {lease_s}")
+        while True:
+            now = utcnow()
+            with self._write() as connection:
+                candidate = connection.execute(
+                    select(
+                        LearnJob.id,
+                        LearnJob.status,
+                        LearnJob.attempts,
+                        LearnJob.max_attempts,
+                        LearnJob.errors,
+                    )
+                    .where(
+                        or_(
+                            and_(LearnJob.status == "queued", LearnJob.available_at <= now),
+                            and_(LearnJob.status == "running", LearnJob.lease_expires_at < now),
+                        )
+                    )
+                    .order_by(LearnJob.available_at, LearnJob.created_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                ).one_or_none()
+                if candidate is None:
+                    return None
+                job_id, status, attempts, max_attempts, errors = candidate
+                if status == "running":
+                    cause = (
+                        f"the worker running attempt {attempts} stopped responding "
+                        "(its lease expired)"
+                    )
+                    errors = [*errors, _error_entry(attempts, cause, True, now)]
+                    if attempts >= max_attempts:
+                        connection.execute(
+                            update(LearnJob)
+                            .where(LearnJob.id == job_id)
+                            .values(
+                                status="failed",
+                                error=f"gave up after {attempts} attempt(s): {cause}",
+                                errors=errors,
+                                finished_at=now,
+                                lease_expires_at=None,
+                                claim_token=None,
+                            )
+                        )
+                        continue
+                token = str(uuid.uuid4())
+                connection.execute(
+                    update(LearnJob)
+                    .where(LearnJob.id == job_id)
+                    .values(
+                        status="running",
+                        attempts=attempts + 1,
+                        errors=errors,
+                        worker_id=worker_id,
+                        claim_token=token,
+                        heartbeat_at=now,
+                        lease_expires_at=now + timedelta(seconds=lease_s),
+                        started_at=now,
+                    )
+                )
+                job = connection.execute(self._job_query().where(LearnJob.id == job_id)).one()
+                return ClaimedJob(
+                    id=job.id,
+                    tenant=job.tenant_id,
+                    playbook_id=job.playbook_id,
+                    playbook_pk=job.playbook_pk,
+                    request=LearnRequest.model_validate(job.payload),
+                    attempt=job.attempts,
+                    max_attempts=job.max_attempts,
+                    claim_token=token,
+                    worker_id=worker_id,
+                )
+
+    def heartbeat(self, claim: ClaimedJob, *, lease_s: float = DEFAULT_LEASE_S) -> bool:
+        """Extend the claim's lease; False when the claim is no longer current."""
+        from sqlalchemy import update
+
+        now = utcnow()
+        with self._write() as connection:
+            extended = connection.execute(
+                update(LearnJob)
+                .where(
+                    LearnJob.id == claim.id,
+                    LearnJob.claim_token == claim.claim_token,
+                    LearnJob.status == "running",
+                )
+                .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
+            ).rowcount
+        return bool(extended)
+
+    def load_claimed_skillbook(self, claim: ClaimedJob) -> tuple[Skillbook, int]:
+        """The claimed job's playbook and its version (what the worker learns against)."""
+        with self._read() as connection:
+            state = self._load_state(connection, claim.playbook_pk)
+        return state.skillbook(), state.version
+
+    def finish_job(
+        self,
+        claim: ClaimedJob,
+        batch: UpdateBatch,
+        *,
+        base_version: int,
+        source: SkillSource | Mapping[str, Any] | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> AppliedUpdate:
+        """Apply the job's batch and mark it ``done``, in one transaction: the update is
+        applied once or not at all. Raises ``LeaseLostError`` (nothing applied) when the
+        claim is no longer current."""
+        from sqlalchemy import update
+
+        now = utcnow()
+        with self._write() as connection:
+            held = connection.execute(
+                update(LearnJob)
+                .where(
+                    LearnJob.id == claim.id,
+                    LearnJob.claim_token == claim.claim_token,
+                    LearnJob.status == "running",
+                )
+                .values(heartbeat_at=now)
+            ).rowcount
+            if not held:
+                raise LeaseLostError(
+                    f"job {claim.id}: the claim of attempt {claim.attempt} is no longer current "
+                    "(the lease expired and the job was claimed again, or it was released)"
+                )
+            applied = self._apply(
+                connection,
+                claim.playbook_pk,
+                batch,
+                base_version=base_version,
+                job_id=claim.id,
+                source=source,
+            )
+            summary = {
+                **dict(result or {}),
+                "version": applied.version,
+                "base_version": base_version,
+                "rebased_from": base_version if applied.entry.rebased else None,
+                "applied": applied.applied,
+                "skipped": applied.skipped,
+                "added_ids": applied.added_ids,
+            }
+            connection.execute(
+                update(LearnJob)
+                .where(LearnJob.id == claim.id)
+                .values(
+                    status="done",
+                    error=None,
+                    result=summary,
+                    finished_at=utcnow(),
+                    lease_expires_at=None,
+                    claim_token=None,
+                )
+            )
+        return applied
+
+    def fail_job(
+        self,
+        claim: ClaimedJob,
+        cause: str,
+        *,
+        retryable: bool,
+        retry_policy: RetryPolicy = DEFAULT_JOB_RETRY,
+    ) -> JobStatus | None:
+        """Record a failed attempt. A retryable one goes back to ``queued`` after the
+        policy's backoff while attempts remain; otherwise the job is ``failed`` with the
+        cause. Returns the new status (None: the claim was no longer current)."""
+        from sqlalchemy import select, update
+
+        now = utcnow()
+        with self._write() as connection:
+            errors = connection.execute(
+                select(LearnJob.errors).where(
+                    LearnJob.id == claim.id, LearnJob.claim_token == claim.claim_token
+                )
+            ).scalar_one_or_none()
+            if errors is None:
+                return None
+            errors = [*errors, _error_entry(claim.attempt, cause, retryable, now)]
+            if retryable and claim.attempt < claim.max_attempts:
+                delay = retry_policy.delay_s(claim.attempt)
+                values: dict[str, Any] = {
+                    "status": "queued",
+                    "error": cause,
+                    "available_at": now + timedelta(seconds=delay),
+                }
+            else:
+                prefix = f"gave up after {claim.attempt} attempt(s): " if retryable else ""
+                values = {"status": "failed", "error": prefix + cause, "finished_at": now}
+            updated = connection.execute(
+                update(LearnJob)
+                .where(LearnJob.id == claim.id, LearnJob.claim_token == claim.claim_token)
+                .values(
+                    **values,
+                    errors=errors,
+                    lease_expires_at=None,
+                    claim_token=None,
+                    worker_id=claim.worker_id,
+                )
+            ).rowcount
+        return values["status"] if updated else None
+
+    def release_job(self, claim: ClaimedJob) -> bool:
+        """Give an unfinished job back (shutdown): queued again at once, the attempt not
+        counted. False when the claim was no longer current."""
+        from sqlalchemy import update
+
+        with self._write() as connection:
+            released = connection.execute(
+                update(LearnJob)
+                .where(
+                    LearnJob.id == claim.id,
+                    LearnJob.claim_token == claim.claim_token,
+                    LearnJob.status == "running",
+                )
+                .values(
+                    status="queued",
+                    attempts=LearnJob.attempts - 1,
+                    available_at=utcnow(),
+                    lease_expires_at=None,
+                    claim_token=None,
+                    worker_id=None,
+                )
+            ).rowcount
+        return bool(released)
+
+    def purge_jobs(self, older_than_days: float, *, tenant: str | AllTenants | None) -> int:
+        """Delete ``done`` and ``failed`` jobs that finished more than ``older_than_days``
+        ago, of one tenant (None: the default one) or of every tenant (`ALL_TENANTS`).
+        The playbooks' history keeps the job ids. Returns how many were deleted."""
+        from sqlalchemy import delete
+
+        if isinstance(older_than_days, bool) or not isinstance(older_than_days, int | float):
+            raise UsageError(f"older_than_days must be a number, got {older_than_days!r}")
+        if older_than_days < 0:
+            raise UsageError(f"older_than_days must be >= 0, got {older_than_days}")
+        cutoff = utcnow() - timedelta(days=older_than_days)
+        query = delete(LearnJob).where(
+            LearnJob.status.in_(("done", "failed")), LearnJob.finished_at < cutoff
+        )
+        if not isinstance(tenant, AllTenants):
+            query = query.where(LearnJob.tenant_id == tenant_of(tenant))
+        with self._write() as connection:
+            return int(connection.execute(query).rowcount)
+
+
+def _version(connection: Connection, playbook_pk: int) -> int:
+    from sqlalchemy import select
+
+    return int(
+        connection.execute(select(Playbook.version).where(Playbook.pk == playbook_pk)).scalar_one()
+    )
+
+
+def _columns(record: Mapping[str, Any], position: int) -> dict[str, Any]:
+    known = {"id", "sources", "updated_at", *_COLUMNS, *_COUNTERS}
+    return {
+        "position": position,
+        **{name: record.get(name) for name in _COLUMNS},
+        "updated_at": record.get("updated_at"),
+        **{name: int(record.get(name) or 0) for name in _COUNTERS},
+        "extra": {k: v for k, v in record.items() if k not in known},
+    }
+
+
+def _error_entry(attempt: int, cause: str, retryable: bool, when: datetime) -> dict[str, Any]:
+    return {"attempt": attempt, "cause": cause, "retryable": retryable, "at": when.isoformat()}
+
+
+def _job_info(job: Any) -> JobInfo:
+    return JobInfo(
+        id=job.id,
+        tenant=job.tenant_id,
+        playbook_id=job.playbook_id,
+        status=job.status,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        error=job.error,
+        errors=list(job.errors or []),
+        result=dict(job.result) if job.result is not None else None,
+        idempotency_key=job.idempotency_key,
+        created_at=job.created_at,
+        available_at=job.available_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        worker_id=job.worker_id,
+    )
+
+
+def content_hash(text: str) -> str:
+    """The hash that tells whether a cached embedding still matches a skill's text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+__all__ = [
+    "ALL_TENANTS",
+    "DEFAULT_JOB_RETRY",
+    "DEFAULT_LEASE_S",
+    "DEFAULT_TENANT",
+    "AllTenants",
+    "LeaseLostError",
+    "Store",
+    "content_hash",
+    "skill_record",
+]
