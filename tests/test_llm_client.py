@@ -200,3 +200,21 @@ def test_get_client_accepts_strings_models_and_clients() -> None:
 
 def test_api_key_is_not_in_repr() -> None:
     assert "secret" not in repr(LLMClient("openai/x", api_key="secret"))
+
+
+def test_a_missing_key_reported_as_a_server_error_is_not_retried() -> None:
+    """litellm raises InternalServerError for a missing OpenAI key; retrying cannot help."""
+    from ace.llm import _litellm
+    from ace.llm.retry import is_retryable
+
+    litellm = _litellm.load()
+    missing = litellm.InternalServerError(
+        "OpenAIException - The api_key client option must be set either by passing api_key "
+        "to the client or by setting the OPENAI_API_KEY environment variable",
+        llm_provider="openai",
+        model="gpt-4o-mini",
+    )
+    busy = litellm.InternalServerError(
+        "server overloaded", llm_provider="openai", model="gpt-4o-mini"
+    )
+    assert not is_retryable(missing, litellm) and is_retryable(busy, litellm)

@@ -10,6 +10,7 @@ exhausted script cannot help).
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,8 @@ def is_retryable(exc: BaseException, litellm: Any) -> bool:
         return True
     if isinstance(exc, litellm.APIConnectionError):
         return _caused_by_network(exc)
+    if isinstance(exc, litellm.InternalServerError) and missing_key_error(exc):
+        return False
     if isinstance(exc, litellm.RateLimitError | litellm.InternalServerError):
         return True
     if isinstance(exc, litellm.ServiceUnavailableError | litellm.BadGatewayError):
@@ -70,6 +73,18 @@ def is_retryable(exc: BaseException, litellm: Any) -> bool:
         status = getattr(exc, "status_code", None)
         return isinstance(status, int) and (status in (408, 429) or status >= 500)
     return False
+
+
+_MISSING_KEY = re.compile(
+    r"api[_ ]key\b.{0,80}\b(must be set|is missing|not set|not found|required)|missing api[_ ]key|no api[_ ]key",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def missing_key_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the provider's API key is absent: litellm reports that as an
+    internal server error for some providers, but no retry can fix it."""
+    return bool(_MISSING_KEY.search(str(exc)))
 
 
 def _caused_by_network(exc: BaseException) -> bool:
