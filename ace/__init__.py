@@ -91,6 +91,7 @@ _EXPORTS: dict[str, str] = {
     "ModelConfig": "ace.config",
     "ACEModelConfig": "ace.config",
     "ModelValidationError": "ace.errors",
+    "wrap_skillbook_context": "ace.integrations",
 }
 
 __all__ = [
@@ -166,6 +167,7 @@ __all__ = [
     "__version__",
     "cancel_token_var",
     "learning_tail",
+    "wrap_skillbook_context",
 ]
 
 
@@ -185,6 +187,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from ace.config import ACEModelConfig, ModelConfig
     from ace.dedup import DeduplicationConfig, DeduplicationManager
+    from ace.integrations import wrap_skillbook_context
     from ace.environments import EnvironmentResult, Sample, SimpleEnvironment, TaskEnvironment
     from ace.errors import (
         ACEError,

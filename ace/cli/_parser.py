@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ace.local_model._cli import add_model_command
 
     add_model_command(commands)
+    from ace.integrations.mcp._cli import add_mcp_command
+
+    add_mcp_command(commands)
     _add_setup(commands)
     _add_models(commands)
     _add_validate(commands)

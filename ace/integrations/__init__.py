@@ -1,0 +1,37 @@
+"""Integrations with agent frameworks, and the contract a new one implements.
+
+``wrap_skillbook_context`` turns a skillbook into prompt text for any external agent;
+``ace.integrations.base`` holds the contract (``Integration``) and the steps and runner
+built on it; ``ace.integrations.mcp`` is the MCP server (``ace mcp`` / ``ace-mcp``, the
+``mcp`` extra). Framework modules import their framework lazily, so importing this
+package needs none of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "wrap_skillbook_context": "ace.integrations._context",
+    "Integration": "ace.integrations.base",
+    "IntegrationRunner": "ace.integrations.base",
+    "ExecuteStep": "ace.integrations.base",
+    "ToTraceStep": "ace.integrations.base",
+    "integration_steps": "ace.integrations.base",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ace.integrations' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
