@@ -92,6 +92,7 @@ _EXPORTS: dict[str, str] = {
     "ACEModelConfig": "ace.config",
     "ModelValidationError": "ace.errors",
     "wrap_skillbook_context": "ace.integrations",
+    "LangChain": "ace.runners.langchain",
 }
 
 __all__ = [
@@ -123,6 +124,7 @@ __all__ = [
     "InputError",
     "InsightSource",
     "LLMError",
+    "LangChain",
     "LoadTracesStep",
     "MergeConflictError",
     "MergeStrategy",

@@ -19,6 +19,11 @@ _EXPORTS = {
     "ExecuteStep": "ace.integrations.base",
     "ToTraceStep": "ace.integrations.base",
     "integration_steps": "ace.integrations.base",
+    "ACETraceRecorder": "ace.integrations.langchain",
+    "LangChainIntegration": "ace.integrations.langchain",
+    "LangChainExecuteStep": "ace.integrations.langchain",
+    "LangChainToTrace": "ace.integrations.langchain",
+    "LangChainResult": "ace.integrations.langchain",
 }
 
 __all__ = sorted(_EXPORTS)
