@@ -80,7 +80,7 @@ class ExecuteStep:
             prompt=task.question,
             k=self.integration.skills_k,
         )
-        return ctx.replace(trace=_Raw(self.integration.execute(task, skills)))
+        return ctx.replace(trace=RawResult(self.integration.execute(task, skills)))
 
 
 class ToTraceStep:
@@ -98,7 +98,7 @@ class ToTraceStep:
         from ace.traces import Trace, load_trace
 
         task = need(ctx.sample, "sample", "ToTraceStep")
-        raw = ctx.trace.value if isinstance(ctx.trace, _Raw) else ctx.trace
+        raw = ctx.trace.value if isinstance(ctx.trace, RawResult) else ctx.trace
         record = self.integration.to_trace(raw, task)
         trace = record if isinstance(record, Trace) else load_trace(record)
         if task.ground_truth and not trace.ground_truth:
@@ -108,8 +108,9 @@ class ToTraceStep:
         return ctx.replace(trace=trace, metadata={**ctx.metadata, RESULT_KEY: raw})
 
 
-class _Raw:
-    """A framework result in transit between ExecuteStep and ToTraceStep (never a trace)."""
+class RawResult:
+    """A framework's result in transit from ``ExecuteStep`` to a to-trace step (``value``);
+    a to-trace step of your own unwraps it the same way (never a trace itself)."""
 
     __slots__ = ("value",)
 

@@ -63,7 +63,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ace.environments import Sample
 from ace.errors import UsageError
-from ace.integrations.base import ExecuteStep, Integration, ToTraceStep, _Raw
+from ace.integrations.base import ExecuteStep, Integration, RawResult, ToTraceStep
 from ace.pipeline import ACEStepContext
 from ace.traces import Trace
 
@@ -1147,7 +1147,7 @@ class LangChainToTrace(ToTraceStep):
         """Describe the run as a trace."""
         if isinstance(ctx.sample, Sample):
             return super().__call__(ctx)
-        raw = ctx.trace.value if isinstance(ctx.trace, _Raw) else ctx.trace
+        raw = ctx.trace.value if isinstance(ctx.trace, RawResult) else ctx.trace
         task = raw.sample if isinstance(raw, LangChainResult) else None
         if task is None:
             task = as_task(ctx.sample) if ctx.sample is not None else Sample(question="")
