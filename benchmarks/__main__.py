@@ -17,6 +17,8 @@ SUITES = [
     "sandbox",
     "rr",
     "rr_scale",
+    "trace_streaming",
+    "server",
 ]
 
 

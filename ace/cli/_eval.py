@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from ace.cli._main import CLIError
 
@@ -48,14 +49,15 @@ def run(args: argparse.Namespace) -> int:
     if not directory.exists():
         raise CLIError(f"{directory}: no such file or directory")
     label_file = _label_file(args.labels)
-    items, skipped = _load_set(directory, need_labels=label_file is None)
+    headers, skipped, places = _load_set(directory, need_labels=label_file is None)
     if label_file is not None:
         from ace.eval import apply_label_file
 
-        items, unlabelled = apply_label_file(items, label_file, name=args.labels)
+        headers, unlabelled = apply_label_file(headers, label_file, name=args.labels)
         skipped += unlabelled
     if args.limit is not None:
-        items = items[: args.limit]
+        headers = headers[: args.limit]
+    items = _TraceSet(headers, places)
     if not items:
         reasons = f" ({len(skipped)} skipped: {skipped[0].reason})" if skipped else ""
         raise CLIError(
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_result(position: int, result: TraceResult) -> None:
         finished.append(result)
-        progress.advance(position, items, result.agent_correct, result.step_distance)
+        progress.advance(position, result.trace_id, result.agent_correct, result.step_distance)
 
     common = {
         "model": model,
@@ -140,19 +142,24 @@ def _label_file(option: str | None) -> dict[str, TraceLabels] | None:
 
 def _load_set(
     directory: Path, *, need_labels: bool = True
-) -> tuple[list[LabelledTrace], list[SkippedFile]]:
-    """Every trace of the set; files that are not traces, or (``need_labels``) whose traces
-    carry no mistake labels, are skipped with the reason."""
+) -> tuple[list[LabelledTrace], list[SkippedFile], _Places]:
+    """A header of every trace of the set (its id, source and labels, without steps; see
+    ``_TraceSet``) and where each trace is, read one trace at a time; files that are not
+    traces, or (``need_labels``) whose traces carry no mistake labels, are skipped with
+    the reason."""
     from ace.errors import TraceFormatError
     from ace.eval import SkippedFile
-    from ace.traces import load_labelled_traces
     from ace.traces._files import trace_files
+    from ace.traces.load import iter_labelled_traces
 
-    items: list[LabelledTrace] = []
+    headers: list[LabelledTrace] = []
     skipped: list[SkippedFile] = []
+    places: _Places = {}
     for file in trace_files(directory):
         try:
-            loaded = load_labelled_traces(file)
+            loaded = [
+                _header(item, file, i, places) for i, item in enumerate(iter_labelled_traces(file))
+            ]
         except TraceFormatError as exc:
             skipped.append(SkippedFile(path=str(file), reason=str(exc).splitlines()[0]))
             continue
@@ -164,8 +171,74 @@ def _load_set(
                 SkippedFile(path=str(file), reason="no labels (mistake_agent / mistake_step)")
             )
             continue
-        items += loaded
-    return items, skipped
+        headers += loaded
+    return headers, skipped, places
+
+
+_Places = dict[int, tuple[Path, int]]
+"""Where each header's trace is: its file and its position among the file's traces, by
+the header ``Trace``'s identity (which ``apply_label_file`` keeps)."""
+
+
+def _header(item: LabelledTrace, file: Path, position: int, places: _Places) -> LabelledTrace:
+    """``item`` without its steps and record; ``places`` notes where its trace is."""
+    trace = item.trace.model_copy(update={"steps": [], "raw": None})
+    places[id(trace)] = (file, position)
+    return item.model_copy(update={"trace": trace})
+
+
+class _TraceSet(Sequence["LabelledTrace"]):
+    """The traces to evaluate, read again from their files one at a time when iterated.
+
+    Loading keeps only headers (id, source, labels), so a set bigger than memory (a large
+    OpenTelemetry JSONL file) is evaluated with one trace in memory at a time: each file
+    is read again up to its last chosen trace, each trace paired with its header's labels.
+    """
+
+    def __init__(self, headers: list[LabelledTrace], places: _Places) -> None:
+        self.headers = headers
+        self.places = places
+
+    def __len__(self) -> int:
+        return len(self.headers)
+
+    @overload
+    def __getitem__(self, index: int) -> LabelledTrace: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> _TraceSet: ...
+
+    def __getitem__(self, index: int | slice) -> LabelledTrace | _TraceSet:
+        if isinstance(index, slice):
+            return _TraceSet(self.headers[index], self.places)
+        return next(iter(_TraceSet([self.headers[index]], self.places)))
+
+    def __iter__(self) -> Iterator[LabelledTrace]:
+        from ace.traces import LabelledTrace
+        from ace.traces.load import iter_labelled_traces
+
+        position = 0
+        while position < len(self.headers):
+            file = self.places[id(self.headers[position].trace)][0]
+            wanted: dict[int, LabelledTrace] = {}
+            while position < len(self.headers):
+                where = self.places[id(self.headers[position].trace)]
+                if where[0] != file:
+                    break
+                wanted[where[1]] = self.headers[position]
+                position += 1
+            last, given = max(wanted), 0
+            for place, item in enumerate(iter_labelled_traces(file)):
+                header = wanted.get(place)
+                if header is not None:
+                    if item.trace.id != header.trace.id:
+                        break
+                    given += 1
+                    yield LabelledTrace(trace=item.trace, labels=header.labels)
+                if place == last:
+                    break
+            if given != len(wanted):
+                raise CLIError(f"{file} changed while it was evaluated; run again")
 
 
 def _settings(
@@ -251,11 +324,8 @@ class _Progress:
         if self._bar is not None:
             self._bar.stop()
 
-    def advance(
-        self, position: int, items: list[LabelledTrace], agent_ok: bool, distance: int | None
-    ) -> None:
-        """Report one finished trace."""
-        name = items[position].trace.id
+    def advance(self, position: int, name: str, agent_ok: bool, distance: int | None) -> None:
+        """Report one finished trace (``name`` is its id)."""
         verdict = f"agent {'✓' if agent_ok else '✗'} step {'✓' if distance == 0 else '✗'}"
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=1, description=f"{name}: {verdict}")

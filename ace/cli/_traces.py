@@ -11,6 +11,7 @@ import json
 import math
 import sys
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +31,7 @@ def run(args: argparse.Namespace) -> int:
     """Inspect or convert ``args.file``."""
     if args.action == "convert":
         return _convert(args)
-    items = load_argument(args.file, args.format)
-    summary = inspect_traces(items, name=_name(args.file))
+    summary = inspect_traces(iter_argument(args.file, args.format), name=_name(args.file))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -51,57 +51,89 @@ def load_argument(file: str, fmt: str | None = None) -> list[LabelledTrace]:
     return load_labelled_traces(Path(file), format=fmt)
 
 
+def iter_argument(file: str, fmt: str | None = None) -> Iterator[LabelledTrace]:
+    """The traces of a FILE argument one at a time (a big OpenTelemetry JSONL file in
+    bounded memory); standard input is read whole."""
+    from ace.traces.load import iter_labelled_traces
+
+    if file == STDIN:
+        yield from load_argument(file, fmt)
+        return
+    yield from iter_labelled_traces(Path(file), format=fmt)
+
+
 def pick_trace(file: str, index: int | None) -> Trace:
-    """The one trace ``ace rr analyse`` runs on: the file's only trace, or ``--index N``."""
-    items = load_argument(file)
+    """The one trace ``ace rr analyse`` runs on: the file's only trace, or ``--index N``.
+    The traces are read one at a time; only the one chosen is kept."""
     name = _name(file)
-    count = len(items)
-    if count == 0:
+    count = 0
+    chosen: Trace | None = None
+    formats: set[str] = set()
+    for position, item in enumerate(iter_argument(file)):
+        count += 1
+        formats.add(item.trace.format)
+        if position == (index or 0):
+            chosen = item.trace
+    if count == 0 or (chosen is None and index is None):
         raise CLIError(f"{name}: no trace files found (.json, .jsonl, .txt, .log)")
     if index is not None:
-        if index >= count:
+        if chosen is None:
             raise CLIError(
                 f"--index {index}: {name} holds {_traces(count)} (0 to {count - 1}); "
                 f"ace traces inspect {file} lists them"
             )
-        return items[index].trace
+        return chosen
     if count > 1:
-        formats = ", ".join(sorted({item.trace.format for item in items}))
         raise CLIError(
-            f"{name} holds {_traces(count)} ({formats}); analyse one with --index N (0 to "
-            f"{count - 1}; ace traces inspect {file} lists them)"
+            f"{name} holds {_traces(count)} ({', '.join(sorted(formats))}); analyse one with "
+            f"--index N (0 to {count - 1}; ace traces inspect {file} lists them)"
         )
-    return items[0].trace
+    assert chosen is not None
+    return chosen
 
 
-def inspect_traces(items: list[LabelledTrace], *, name: str) -> dict[str, Any]:
-    """What ``ace traces inspect`` reports, as JSON-ready data."""
-    traces = [item.trace for item in items]
-    steps = [step for trace in traces for step in trace.steps]
-    labels = Counter(key for item in items for key in label_keys(item.labels))
-    return {
-        "file": name,
-        "formats": dict(Counter(trace.format for trace in traces).most_common()),
-        "traces": len(traces),
-        "steps": len(steps),
-        "agents": _agents(steps),
-        "time_span": _span(steps),
-        "labels": dict(labels.most_common()),
-        "items": [
+def inspect_traces(items: Iterable[LabelledTrace], *, name: str) -> dict[str, Any]:
+    """What ``ace traces inspect`` reports, as JSON-ready data. ``items`` is read once, one
+    trace at a time: only each trace's summary is kept."""
+    formats: Counter[str] = Counter()
+    agents: Counter[str] = Counter()
+    labels: Counter[str] = Counter()
+    span = _Span()
+    steps = 0
+    listed: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        trace = item.trace
+        formats[trace.format] += 1
+        steps += len(trace.steps)
+        agents.update(_step_agent(step) for step in trace.steps)
+        keys = label_keys(item.labels)
+        labels.update(keys)
+        own = _Span()
+        own.add(trace.steps)
+        span.merge(own)
+        listed.append(
             {
                 "index": index,
-                "id": item.trace.id,
-                "format": item.trace.format,
-                "source": item.trace.source.describe() if item.trace.source else None,
-                "steps": len(item.trace.steps),
-                "agents": _agents(item.trace.steps),
-                "time_span": _span(item.trace.steps),
-                "labels": label_keys(item.labels),
-                "first_step": _short(item.trace.steps[0]) if item.trace.steps else None,
-                "last_step": _short(item.trace.steps[-1]) if len(item.trace.steps) > 1 else None,
+                "id": trace.id,
+                "format": trace.format,
+                "source": trace.source.describe() if trace.source else None,
+                "steps": len(trace.steps),
+                "agents": _agents(trace.steps),
+                "time_span": own.summary(),
+                "labels": keys,
+                "first_step": _short(trace.steps[0]) if trace.steps else None,
+                "last_step": _short(trace.steps[-1]) if len(trace.steps) > 1 else None,
             }
-            for index, item in enumerate(items)
-        ],
+        )
+    return {
+        "file": name,
+        "formats": dict(formats.most_common()),
+        "traces": len(listed),
+        "steps": steps,
+        "agents": dict(agents.most_common()),
+        "time_span": span.summary(),
+        "labels": dict(labels.most_common()),
+        "items": listed,
     }
 
 
@@ -177,20 +209,43 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _agents(steps: list[TraceStep]) -> dict[str, int]:
-    return dict(Counter(step.agent or step.role or "(unnamed)" for step in steps).most_common())
+    return dict(Counter(_step_agent(step) for step in steps).most_common())
 
 
-def _span(steps: list[TraceStep]) -> dict[str, Any] | None:
-    moments = [
-        (moment, step.timestamp)
-        for step in steps
-        if step.timestamp is not None and (moment := _moment(step.timestamp)) is not None
-    ]
-    if not moments:
-        return None
-    start = min(moments, key=lambda m: m[0])
-    end = max(moments, key=lambda m: m[0])
-    return {"start": start[1], "end": end[1], "seconds": (end[0] - start[0]).total_seconds()}
+def _step_agent(step: TraceStep) -> str:
+    return step.agent or step.role or "(unnamed)"
+
+
+class _Span:
+    """The earliest and latest step times seen so far (the first of equal ones)."""
+
+    def __init__(self) -> None:
+        self.start: tuple[datetime, str] | None = None
+        self.end: tuple[datetime, str] | None = None
+
+    def add(self, steps: list[TraceStep]) -> None:
+        for step in steps:
+            if step.timestamp is None:
+                continue
+            moment = _moment(step.timestamp)
+            if moment is not None:
+                self._put((moment, step.timestamp), (moment, step.timestamp))
+
+    def merge(self, other: _Span) -> None:
+        if other.start is not None and other.end is not None:
+            self._put(other.start, other.end)
+
+    def _put(self, start: tuple[datetime, str], end: tuple[datetime, str]) -> None:
+        if self.start is None or start[0] < self.start[0]:
+            self.start = start
+        if self.end is None or end[0] > self.end[0]:
+            self.end = end
+
+    def summary(self) -> dict[str, Any] | None:
+        if self.start is None or self.end is None:
+            return None
+        seconds = (self.end[0] - self.start[0]).total_seconds()
+        return {"start": self.start[1], "end": self.end[1], "seconds": seconds}
 
 
 def _moment(text: str) -> datetime | None:

@@ -5,15 +5,19 @@ suffix (and standard input) is sniffed: a whole JSON document, else JSONL when t
 line is JSON, else plain text. Every error names the file and, for JSONL, the line.
 
 JSONL has two readings, told apart by the lines themselves: when every line is one
-message (an object with a string ``role`` that is not a trace record), the file is ONE
-conversation, read as a list of messages; otherwise each line is a trace of its own
-(a record, a batch, a tau-bench run, ...).
+message (an object with a string ``role`` that is not a trace record), or the lines are
+one log of records (a Claude Code session's lines, the OpenAI Agents SDK's trace and
+span exports, OpenTelemetry exports or spans, LangSmith runs), the file is ONE document,
+the list of its lines; otherwise each line is a trace of its own (a record, a batch, a
+tau-bench run, ...). An OpenTelemetry JSONL file is also read line by line, without
+holding it whole (``jsonl_lines``; see ``ace.traces.load``).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -21,6 +25,10 @@ from pydantic import JsonValue
 
 from ace.errors import TraceFormatError
 from ace.traces.formats._base import is_record
+from ace.traces.formats.claude_code import is_session
+from ace.traces.formats.langsmith import is_run as is_langsmith_run
+from ace.traces.formats.openai_agents import is_export_list
+from ace.traces.formats.otel import is_document as is_otel_document
 
 JSON_SUFFIXES = frozenset({".json"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
@@ -104,9 +112,17 @@ def is_message(value: JsonValue) -> bool:
 
 
 def _one_conversation(documents: list[Document]) -> list[Document]:
-    """A JSONL of messages as the one conversation it is; any other JSONL unchanged."""
-    if documents and all(is_message(document) for document, _ in documents):
-        return [([document for document, _ in documents], None)]
+    """A JSONL of messages, or one log's lines, as the one document it is; any other
+    JSONL unchanged."""
+    lines = [document for document, _ in documents]
+    if documents and (
+        all(is_message(line) for line in lines)
+        or is_session(lines)
+        or is_export_list(lines)
+        or all(is_otel_document(line) for line in lines)
+        or all(is_langsmith_run(line) for line in lines)
+    ):
+        return [(lines, None)]
     return documents
 
 
@@ -132,15 +148,49 @@ def _parse_json(data: bytes, path: Path) -> JsonValue:
 
 
 def _parse_jsonl(data: bytes, path: Path) -> list[Document]:
-    documents: list[Document] = []
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            documents.append((orjson.loads(line), number))
-        except orjson.JSONDecodeError as exc:
-            raise TraceFormatError(
-                f"trace file {path} line {number}: expected one JSON value per line, got "
-                f"invalid JSON at column {exc.colno} ({exc.msg})"
-            ) from None
-    return documents
+    return [
+        (parse_line(line, path, number), number)
+        for number, line in enumerate(data.split(b"\n"), start=1)
+        if line.strip()
+    ]
+
+
+def parse_line(line: bytes, path: Path, number: int) -> JsonValue:
+    """One JSONL line's value; an error names the file, the line and the column."""
+    try:
+        value: JsonValue = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise TraceFormatError(
+            f"trace file {path} line {number}: expected one JSON value per line, got "
+            f"invalid JSON at column {exc.colno} ({exc.msg})"
+        ) from None
+    return value
+
+
+def jsonl_lines(
+    path: Path, *, start: int = 0, number: int = 1, last: int | None = None
+) -> Iterator[tuple[int, int, bytes]]:
+    """A JSONL file's non-blank lines as ``(line number, byte offset, line)``, read one at
+    a time; from byte ``start`` (the beginning of line ``number``) up to line ``last``."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise TraceFormatError(f"trace file {path}: cannot read it ({reason})") from exc
+    with handle:
+        handle.seek(start)
+        offset = start
+        for line in handle:
+            if last is not None and number > last:
+                return
+            if line and not line.isspace():
+                yield number, offset, line
+            offset += len(line)
+            number += 1
+
+
+def first_line_value(path: Path) -> JsonValue | None:
+    """The value of a JSONL file's first non-blank line, or None when it has none."""
+    for number, _, line in jsonl_lines(path):
+        return parse_line(line, path, number)
+    return None

@@ -10,7 +10,11 @@ after their format, except ``ace_record`` (format ``ace``) and ``json_value`` (`
 Detection order (the first format that accepts a value reads it):
 
 1. specific formats, recognised by keys of their own: ``normalised`` (ACE's own form,
-   as ``ace traces convert`` writes it), ``tau2_bench``, ``tau_bench``;
+   as ``ace traces convert`` writes it), ``tau2_bench``, ``tau_bench``, and the agent
+   frameworks' own records: ``openai_agents`` (span exports), ``openai_responses``
+   (Responses API items), ``swe_agent`` (``.traj``), ``openhands`` (event streams),
+   ``claude_code`` (session lines), ``smolagents`` (memory steps), ``otel``
+   (OpenTelemetry spans), ``langsmith`` (run trees);
 2. generic shapes, which exclude one another: ``batch`` (``{"tasks": [...]}`` or a list
    of records), ``who_and_when`` (``history``), ``openai_messages`` (``messages``, or a
    list of ``{role, ...}``), ``langchain_pairs`` (``intermediate_steps``, or a list of
@@ -34,11 +38,19 @@ from ace.traces._json import describe
 from ace.traces.formats import (
     ace_record,
     batch,
+    claude_code,
     json_value,
     langchain_pairs,
+    langsmith,
     normalised,
+    openai_agents,
     openai_messages,
+    openai_responses,
+    openhands,
+    otel,
+    smolagents,
     step_list,
+    swe_agent,
     tau2_bench,
     tau_bench,
     text,
@@ -52,6 +64,14 @@ REGISTRY: tuple[TraceFormat, ...] = (
     normalised.FORMAT,
     tau2_bench.FORMAT,
     tau_bench.FORMAT,
+    openai_agents.FORMAT,
+    openai_responses.FORMAT,
+    swe_agent.FORMAT,
+    openhands.FORMAT,
+    claude_code.FORMAT,
+    smolagents.FORMAT,
+    otel.FORMAT,
+    langsmith.FORMAT,
     batch.FORMAT,
     who_and_when.FORMAT,
     openai_messages.FORMAT,

@@ -1,0 +1,611 @@
+"""What a span says, by the attribute conventions of the tools that write OpenTelemetry
+traces of agents (used by the ``otel`` format).
+
+- OpenTelemetry GenAI semantic conventions: ``gen_ai.operation.name`` (``chat``,
+  ``execute_tool``, ``invoke_agent``, ...), ``gen_ai.request.model``,
+  ``gen_ai.input.messages`` / ``gen_ai.output.messages`` / ``gen_ai.system_instructions``
+  (messages of typed parts: ``text``, ``tool_call``, ``tool_call_response``), the older
+  events (``gen_ai.content.prompt`` / ``gen_ai.content.completion`` holding
+  ``gen_ai.prompt`` / ``gen_ai.completion``; ``gen_ai.user.message`` ... ``gen_ai.choice``)
+  and the indexed ``gen_ai.prompt.N.*`` / ``gen_ai.completion.N.*`` attributes,
+  ``gen_ai.tool.name``, ``gen_ai.tool.call.id``, ``gen_ai.tool.call.arguments`` /
+  ``.result``, ``gen_ai.agent.name``, ``error.type``;
+- OpenInference (Phoenix, Arize): ``openinference.span.kind``,
+  ``llm.input_messages.N.message.role`` / ``.content`` / ``.contents.M.message_content.text``
+  / ``.tool_calls.K.tool_call.function.name`` / ``.arguments`` / ``.id``,
+  ``llm.output_messages...``, ``llm.model_name``, ``tool.name``, ``tool.parameters``,
+  ``tool_call.id``, ``input.value``, ``output.value``, ``agent.name`` (also as nested
+  lists, as Phoenix's span export gives them);
+- Langfuse: ``langfuse.observation.type`` / ``.input`` / ``.output`` / ``.level`` /
+  ``.status_message`` / ``.model.name``, ``langfuse.trace.input`` / ``.output``;
+- Logfire: ``logfire.msg`` (a span's message), and older releases' ``request_data`` /
+  ``response_data`` and pydantic-ai's ``events`` / ``tool_arguments`` / ``tool_response``
+  / ``final_result`` / ``agent_name``.
+
+JSON-encoded attribute values (Logfire and Langfuse encode structures as text) are
+decoded where a structure is expected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import count
+from typing import NamedTuple
+
+from pydantic import JsonValue
+
+from ace.traces._json import compact
+from ace.traces._steps import parse_step
+from ace.traces.schema import ToolCall, ToolResult, TraceStep
+
+OI_KIND = "openinference.span.kind"
+_OPERATIONS = {
+    "chat": "llm",
+    "text_completion": "llm",
+    "generate_content": "llm",
+    "execute_tool": "tool",
+    "invoke_agent": "agent",
+    "create_agent": "agent",
+    "embeddings": "embedding",
+    "retrieval": "retriever",
+    "invoke_workflow": "chain",
+}
+_LANGFUSE_TYPES = {"generation": "llm", "event": "event"}
+_TEXT_KEYS = frozenset({"input", "question", "query", "output", "answer", "result", "text"})
+_MESSAGE_EVENTS = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+
+
+class Message(NamedTuple):
+    """One message an LLM call read or wrote."""
+
+    role: str
+    text: str
+    calls: Sequence[ToolCall] = ()
+
+
+@dataclass
+class SpanView:
+    """What one span says, whatever convention it was written in."""
+
+    kind: str
+    name: str
+    agent: str | None = None
+    timestamp: str | None = None
+    inputs: list[Message] = field(default_factory=list)
+    outputs: list[Message] = field(default_factory=list)
+    input_text: str | None = None
+    output_text: str | None = None
+    tool: ToolCall | None = None
+    tool_result: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def read_span(record: dict[str, JsonValue], timestamp: str | None = None) -> SpanView:
+    """The view of one normalised span record (see ``ace.traces.formats.otel``) that
+    started at ``timestamp``."""
+    attrs = _dict(record.get("attributes"))
+    events = [event for event in _items(record.get("events")) if isinstance(event, dict)]
+    name = _str(record.get("name")) or ""
+    kind = _kind(attrs)
+    view = SpanView(kind=kind, name=name, timestamp=timestamp)
+    view.agent = _agent(attrs, kind, name)
+    if kind == "llm":
+        view.inputs, view.outputs = _llm_messages(attrs, events)
+    elif kind == "tool":
+        view.tool, view.tool_result = _tool(attrs, name)
+    if kind == "tool" or (kind == "llm" and view.inputs and view.outputs):
+        # what they did is in their messages or call (OpenInference's input.value of an
+        # LLM span is the whole request again)
+        view.errors = _errors(record, attrs, events)
+        return view
+    view.input_text = _plain_text(
+        _first(attrs, "input.value", "langfuse.observation.input", "langfuse.trace.input")
+    )
+    view.output_text = _plain_text(
+        _first(
+            attrs,
+            "output.value",
+            "langfuse.observation.output",
+            "langfuse.trace.output",
+            "final_result",
+        )
+    )
+    if kind == "retriever" and view.output_text is None:
+        view.output_text = _documents(attrs)
+    if kind == "agent" and view.input_text is None:
+        view.input_text = _joined(_semconv_messages(attrs.get("gen_ai.input.messages")))
+    if kind == "agent" and view.output_text is None:
+        view.output_text = _joined(_semconv_messages(attrs.get("gen_ai.output.messages")))
+    if view.input_text is None and view.output_text is None and kind != "llm":
+        message = _str(attrs.get("logfire.msg"))
+        if message:
+            view.name = message
+    view.errors = _errors(record, attrs, events)
+    return view
+
+
+def steps(views: list[SpanView], agents: list[str | None]) -> list[TraceStep]:
+    """One step per span view; LLM inputs shown only where they add to what that agent's
+    previous LLM call saw."""
+    seen: dict[str | None, list[tuple[str, str]]] = {}
+    out: list[TraceStep] = []
+    for index, (view, agent) in enumerate(zip(views, agents, strict=True)):
+        calls: list[ToolCall] = []
+        results: list[ToolResult] = []
+        if view.kind == "llm":
+            lines, calls = _llm_lines(view, seen.setdefault(agent, []))
+            seen[agent] = [(m.role, m.text) for m in view.inputs + view.outputs]
+        elif view.kind == "tool":
+            lines = []
+            if view.tool is not None:
+                calls = [view.tool]
+                if view.tool_result is not None:
+                    results = [
+                        ToolResult(
+                            output=view.tool_result, name=view.tool.name, call_id=view.tool.id
+                        )
+                    ]
+        else:
+            lines = [f"(input) {view.input_text}"] if view.input_text is not None else []
+            if view.output_text is not None:
+                lines.append(f"(output) {view.output_text}")
+            if not lines:
+                lines = [view.name]
+        lines += [f"error: {error}" for error in view.errors]
+        tool_name = view.tool.name if view.tool is not None else None
+        out.append(
+            TraceStep(
+                index=index,
+                content="\n".join(lines),
+                role=f"{view.kind} (error)" if view.errors else view.kind,
+                agent=agent or tool_name,
+                tool_calls=calls,
+                tool_results=results,
+                timestamp=view.timestamp,
+            )
+        )
+    return out
+
+
+def first_user_text(views: list[SpanView]) -> str | None:
+    """The first user message any LLM call read."""
+    for view in views:
+        for message in view.inputs:
+            if message.role == "user" and message.text:
+                return message.text
+    return None
+
+
+def _llm_lines(view: SpanView, before: list[tuple[str, str]]) -> tuple[list[str], list[ToolCall]]:
+    inputs = [m[:2] for m in view.inputs]
+    shared = 0
+    while shared < min(len(inputs), len(before)) and inputs[shared] == before[shared]:
+        shared += 1
+    lines = [f"(input) {role}: {text}" for role, text in inputs[shared:]]
+    if not view.inputs and view.input_text is not None:
+        lines.append(f"(input) {view.input_text}")
+    outputs = [m.text for m in view.outputs if m.text]
+    if not view.outputs and view.output_text is not None:
+        outputs = [view.output_text]
+    lines += outputs
+    calls = [call for message in view.outputs for call in message.calls]
+    return lines, calls
+
+
+# ---------------------------------------------------------------- kinds and names
+
+
+def _kind(attrs: dict[str, JsonValue]) -> str:
+    kind = _str(attrs.get(OI_KIND))
+    if kind:
+        return kind.lower()
+    operation = _str(attrs.get("gen_ai.operation.name"))
+    if operation:
+        return _OPERATIONS.get(operation, operation)
+    observation = _str(attrs.get("langfuse.observation.type"))
+    if observation:
+        return _LANGFUSE_TYPES.get(observation, observation)
+    if "gen_ai.tool.name" in attrs:
+        return "tool"
+    if any(
+        key in attrs
+        for key in (
+            "gen_ai.request.model",
+            "llm.model_name",
+            "gen_ai.input.messages",
+            "request_data",
+        )
+    ):
+        return "llm"
+    return "span"
+
+
+def _agent(attrs: dict[str, JsonValue], kind: str, name: str) -> str | None:
+    agent = _str(_first(attrs, "gen_ai.agent.name", "agent.name", "agent_name"))
+    if agent:
+        return agent
+    if kind == "agent":
+        return name.removeprefix("invoke_agent ").removeprefix("create_agent ") or None
+    return None
+
+
+def _tool(attrs: dict[str, JsonValue], span_name: str) -> tuple[ToolCall, str | None]:
+    name = _str(_first(attrs, "gen_ai.tool.name", "tool.name", "tool_call.function.name"))
+    if not name:
+        name = span_name.removeprefix("execute_tool ").removeprefix("running tool ") or "tool"
+    arguments = _first(
+        attrs,
+        "gen_ai.tool.call.arguments",
+        "tool_call.function.arguments",
+        "tool_arguments",
+        "input.value",
+        "langfuse.observation.input",
+        "tool.parameters",
+    )
+    call_id = _first(attrs, "gen_ai.tool.call.id", "tool_call.id", "tool.id")
+    result = _first(
+        attrs,
+        "gen_ai.tool.call.result",
+        "tool_response",
+        "output.value",
+        "langfuse.observation.output",
+    )
+    call = ToolCall(
+        name=name,
+        arguments=decoded_arguments(arguments),
+        id=str(call_id) if isinstance(call_id, str | int) and call_id != "" else None,
+    )
+    return call, _text_of(result)
+
+
+def _errors(
+    record: dict[str, JsonValue], attrs: dict[str, JsonValue], events: list[dict[str, JsonValue]]
+) -> list[str]:
+    errors: list[str] = []
+    for event in events:
+        if event.get("name") != "exception":
+            continue
+        event_attrs = _dict(event.get("attributes"))
+        kind = _str(event_attrs.get("exception.type"))
+        message = _str(event_attrs.get("exception.message"))
+        text = ": ".join(part for part in (kind, message) if part)
+        if text:
+            errors.append(text)
+    failed = record.get("status") == "ERROR" or attrs.get("langfuse.observation.level") == "ERROR"
+    if failed:
+        for message in (
+            _str(record.get("status_message")),
+            _str(attrs.get("langfuse.observation.status_message")),
+        ):
+            if message and not any(message in error for error in errors):
+                errors.append(message)
+        error_type = _str(attrs.get("error.type"))
+        if error_type and not any(error_type in error for error in errors):
+            errors = [f"{error_type}: {error}" for error in errors] or [error_type]
+        if not errors:
+            errors.append("the span ended with status ERROR")
+    return errors
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _llm_messages(
+    attrs: dict[str, JsonValue], events: list[dict[str, JsonValue]]
+) -> tuple[list[Message], list[Message]]:
+    details = next(
+        (
+            _dict(event.get("attributes"))
+            for event in events
+            if event.get("name") == "gen_ai.client.inference.operation.details"
+        ),
+        {},
+    )
+    for source in (attrs, details):
+        if "gen_ai.input.messages" in source or "gen_ai.output.messages" in source:
+            inputs = _instructions(source.get("gen_ai.system_instructions"))
+            inputs += _semconv_messages(source.get("gen_ai.input.messages"))
+            return inputs, _semconv_messages(source.get("gen_ai.output.messages"))
+    inputs = _indexed_messages(attrs, "llm.input_messages", calls=False)
+    outputs = _indexed_messages(attrs, "llm.output_messages")
+    if inputs or outputs:
+        return inputs, outputs
+    inputs = _indexed_messages(attrs, "gen_ai.prompt", calls=False)
+    outputs = _indexed_messages(attrs, "gen_ai.completion")
+    if inputs or outputs:
+        return inputs, outputs
+    listed = events
+    pydantic_ai_events = _decoded(attrs.get("events"))
+    if isinstance(pydantic_ai_events, list):
+        listed = [
+            {"name": item.get("event.name"), "attributes": item}
+            for item in pydantic_ai_events
+            if isinstance(item, dict)
+        ] + events
+    inputs, outputs = _event_messages(listed)
+    if inputs or outputs:
+        return inputs, outputs
+    if "langfuse.observation.input" in attrs or "langfuse.observation.output" in attrs:
+        return (
+            _openai_messages(attrs.get("langfuse.observation.input"), "user"),
+            _openai_messages(attrs.get("langfuse.observation.output"), "assistant"),
+        )
+    request = _decoded(attrs.get("request_data"))
+    response = _decoded(attrs.get("response_data"))
+    if isinstance(request, dict) or isinstance(response, dict):
+        return (
+            _openai_messages(
+                request.get("messages") if isinstance(request, dict) else None, "user"
+            ),
+            _openai_messages(
+                response.get("message") if isinstance(response, dict) else None, "assistant"
+            ),
+        )
+    return [], []
+
+
+def _instructions(value: JsonValue) -> list[Message]:
+    parts = _decoded(value)
+    if parts is None:
+        return []
+    text, _ = _parts(parts if isinstance(parts, list) else [parts])
+    return [Message("system", text)] if text else []
+
+
+def _semconv_messages(value: JsonValue) -> list[Message]:
+    """GenAI messages ``[{role, parts: [...]}]`` (OpenAI-style ones are read too)."""
+    items = _decoded(value)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        items = [items]
+    messages: list[Message] = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("parts"), list):
+            text, calls = _parts(item["parts"])  # type: ignore[arg-type]
+            messages.append(Message(_str(item.get("role")) or "user", text, calls))
+        else:
+            messages += _openai_messages(item, "user")
+    return messages
+
+
+def _parts(parts: list[JsonValue]) -> tuple[str, list[ToolCall]]:
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for part in parts:
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        if not isinstance(part, dict):
+            texts.append(compact(part))
+            continue
+        kind = part.get("type")
+        if kind == "tool_call":
+            call_id = part.get("id")
+            calls.append(
+                ToolCall(
+                    name=_str(part.get("name")) or "tool",
+                    arguments=decoded_arguments(part.get("arguments")),
+                    id=call_id if isinstance(call_id, str) else None,
+                )
+            )
+        elif kind == "tool_call_response":
+            texts.append(_text_of(part.get("response", part.get("result"))) or "")
+        elif isinstance(part.get("content"), str):
+            texts.append(str(part["content"]))
+        elif isinstance(part.get("text"), str):
+            texts.append(str(part["text"]))
+        else:
+            texts.append(compact(part))
+    return "\n".join(text for text in texts if text), calls
+
+
+def _openai_messages(value: JsonValue, default_role: str) -> list[Message]:
+    """OpenAI-style messages (a list, one message, ``{messages}``, or text)."""
+    value = _decoded(value)
+    if value is None:
+        return []
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        value = value["messages"]
+    items = value if isinstance(value, list) else [value]
+    messages: list[Message] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and ("role" in item or "content" in item or "tool_calls" in item):
+            step = parse_step(item, i, f"message[{i}]")
+            results = "\n".join(result.output for result in step.tool_results)
+            role = step.role or default_role
+            messages.append(Message(role, step.content or results, step.tool_calls))
+        elif item is not None:
+            messages.append(Message(default_role, _text_of(item) or ""))
+    return messages
+
+
+def _indexed_messages(
+    attrs: dict[str, JsonValue], prefix: str, *, calls: bool = True
+) -> list[Message]:
+    """OpenInference's ``prefix.N.message.*`` (or OpenLLMetry's ``prefix.N.*``) messages,
+    or the same as a structured value at ``prefix``; their tool calls only when ``calls``
+    (an LLM call's input shows its history as text)."""
+    if isinstance(attrs.get(prefix), list | dict):
+        return _nested_messages(attrs, prefix, calls)
+    segment = "message." if f"{prefix}.0.message.role" in attrs else ""
+    messages: list[Message] = []
+    for i in count():
+        base = f"{prefix}.{i}.{segment}"
+        role = attrs.get(base + "role")
+        content = attrs.get(base + "content")
+        if role is None and content is None and not _has_any(attrs, base):
+            break
+        text = _text_of(content) or _contents(attrs, base + "contents.")
+        found = _indexed_calls(attrs, base + "tool_calls.") if calls else []
+        messages.append(Message(_str(role) or "user", text, found))
+    return messages
+
+
+def _has_any(attrs: dict[str, JsonValue], base: str) -> bool:
+    return (
+        base + "contents.0.message_content.text" in attrs
+        or base + "tool_calls.0.tool_call.function.name" in attrs
+        or base + "tool_calls.0.name" in attrs
+    )
+
+
+def _contents(attrs: dict[str, JsonValue], base: str) -> str:
+    texts: list[str] = []
+    for j in count():
+        text = attrs.get(f"{base}{j}.message_content.text")
+        if text is None and f"{base}{j}.message_content.type" not in attrs:
+            break
+        if isinstance(text, str):
+            texts.append(text)
+    return "\n".join(texts)
+
+
+def _indexed_calls(attrs: dict[str, JsonValue], base: str) -> list[ToolCall]:
+    calls: list[ToolCall] = []
+    for k in count():
+        at = f"{base}{k}.tool_call."
+        name = attrs.get(at + "function.name")
+        if name is None:
+            at = f"{base}{k}."
+            name = attrs.get(at + "name")
+        if not isinstance(name, str):
+            break
+        arguments = attrs.get(at + "function.arguments", attrs.get(at + "arguments"))
+        call_id = attrs.get(at + "id")
+        calls.append(
+            ToolCall(
+                name=name,
+                arguments=decoded_arguments(arguments),
+                id=call_id if isinstance(call_id, str) else None,
+            )
+        )
+    return calls
+
+
+def _nested_messages(attrs: dict[str, JsonValue], prefix: str, calls: bool) -> list[Message]:
+    """Messages given as a list of objects (``{"message.role": ...}`` or ``{"message":
+    {"role": ...}}``), as Phoenix's span export nests them."""
+    flat: dict[str, JsonValue] = {}
+    _flatten(attrs[prefix], f"{prefix}.", flat)
+    if f"{prefix}.0.message.role" not in flat and f"{prefix}.0.role" not in flat:
+        return []
+    return _indexed_messages(flat, prefix, calls=calls)
+
+
+def _event_messages(events: list[dict[str, JsonValue]]) -> tuple[list[Message], list[Message]]:
+    inputs: list[Message] = []
+    outputs: list[Message] = []
+    for event in events:
+        name = event.get("name")
+        attrs = _dict(event.get("attributes"))
+        if name == "gen_ai.content.prompt":
+            inputs += _openai_messages(attrs.get("gen_ai.prompt"), "user")
+        elif name == "gen_ai.content.completion":
+            outputs += _openai_messages(attrs.get("gen_ai.completion"), "assistant")
+        elif isinstance(name, str) and name in _MESSAGE_EVENTS:
+            body = _decoded(attrs.get("gen_ai.event.content")) or {
+                key: value for key, value in attrs.items() if key != "event.name"
+            }
+            if isinstance(body, dict):
+                body = {"role": _MESSAGE_EVENTS[name], **body}
+            inputs += _openai_messages(body, _MESSAGE_EVENTS[name])
+        elif name == "gen_ai.choice":
+            body = _decoded(attrs.get("gen_ai.event.content")) or attrs
+            message = body.get("message", body) if isinstance(body, dict) else body
+            outputs += _openai_messages(message, "assistant")
+    return inputs, outputs
+
+
+# ---------------------------------------------------------------- values
+
+
+def _flatten(value: JsonValue, prefix: str, out: dict[str, JsonValue]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(item, f"{prefix}{key}.", out)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _flatten(item, f"{prefix}{i}.", out)
+    else:
+        out[prefix[:-1]] = value
+
+
+def _decoded(value: JsonValue) -> JsonValue:
+    """A JSON-encoded structure (a string starting with ``[`` or ``{``) decoded."""
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            decoded: JsonValue = json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+        return decoded
+    return value
+
+
+def decoded_arguments(value: JsonValue) -> JsonValue:
+    """Tool-call arguments: a JSON-encoded object or list decoded, anything else as is."""
+    decoded = _decoded(value)
+    return decoded if isinstance(decoded, dict | list) else value
+
+
+def _joined(messages: list[Message]) -> str | None:
+    texts = [m.text for m in messages if m.text]
+    return "\n".join(texts) if texts else None
+
+
+def _plain_text(value: JsonValue) -> str | None:
+    """An input or output as text: a JSON-encoded object holding one text under a usual
+    key (``{"question": ...}``) as that text."""
+    decoded = _decoded(value)
+    if isinstance(decoded, dict) and len(decoded) == 1:
+        ((key, inner),) = decoded.items()
+        if key in _TEXT_KEYS and isinstance(inner, str):
+            return inner
+    return _text_of(value)
+
+
+def _documents(attrs: dict[str, JsonValue]) -> str | None:
+    """A retriever's documents (OpenInference ``retrieval.documents.N.document.content``)."""
+    texts: list[str] = []
+    for i in count():
+        content = attrs.get(f"retrieval.documents.{i}.document.content")
+        if content is None and f"retrieval.documents.{i}.document.id" not in attrs:
+            break
+        if isinstance(content, str):
+            texts.append(content)
+    return "\n".join(texts) or None
+
+
+def _text_of(value: JsonValue) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return compact(value)
+
+
+def _first(attrs: dict[str, JsonValue], *keys: str) -> JsonValue:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _str(value: JsonValue) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _dict(value: JsonValue) -> dict[str, JsonValue]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: JsonValue) -> list[JsonValue]:
+    return value if isinstance(value, list) else []

@@ -1,0 +1,708 @@
+"""Format ``otel``: OpenTelemetry traces, one trace per trace id.
+
+Shapes read (any mix of them in a list, or one per line of a JSONL file):
+
+- an OTLP/JSON export, ``{"resourceSpans": [{"resource": {"attributes": [...]},
+  "scopeSpans": [{"scope": {...}, "spans": [...]}]}]}``, attributes as ``[{"key": ...,
+  "value": {"stringValue" | "intValue" | "doubleValue" | "boolValue" | "arrayValue" |
+  "kvlistValue" | "bytesValue": ...}}]``, ids in hex (what the Collector's file exporter,
+  ``ace``'s own OTLP file exporter and the OTLP/HTTP JSON encoding write);
+- a flat span: one span object per line with ``context: {trace_id, span_id}`` and plain
+  ``attributes`` (the OpenTelemetry Python SDK's ``ReadableSpan.to_json()`` that its
+  ``ConsoleSpanExporter`` prints, and Phoenix's span export ``{name, context, span_kind,
+  parent_id, start_time, end_time, status_code, status_message, attributes, events}``);
+- a bare OTLP span ``{traceId, spanId, name, ...}`` without its envelope.
+
+Spans are grouped by trace id; within a trace they are ordered by start time (a parent
+before its children on a tie) and each span is one step, so ``Trace.raw["spans"][i]`` is
+the span of ``steps[i]``. Traces come in the order they end in the source: the position
+of their last span. What a step holds is read from the attribute conventions
+(``ace.traces.formats._otel_semconv``): OpenTelemetry GenAI (``gen_ai.*``), OpenInference
+(Phoenix, Arize), Langfuse (``langfuse.observation.*``) and Logfire's own. ``role`` is the
+span's kind (``llm``, ``tool``, ``agent``, ``chain``, ...); ``agent`` the name of the agent
+the span runs in (its own, else its nearest ancestor's), else the tool's name for a tool
+span. An LLM span's content is the input messages it adds to what that agent's previous
+LLM call saw (as ``(input) role: text`` lines), then its output; its requested tool calls
+are its ``tool_calls``. A tool span has the call (name, arguments, id) and its result.
+Errors (status ``ERROR``, ``exception`` events) are ``error: ...`` lines of the content.
+
+``Trace.raw`` is ``{"trace_id", "resource", "spans"}``: each span with its attributes as a
+plain object (OTLP's typed lists decoded; JSON-encoded strings kept as they were written),
+times as ISO 8601 UTC, and its own ``resource`` when it differs from the trace's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from pydantic import JsonValue
+
+from ace.errors import TraceFormatError
+from ace.traces._json import describe
+from ace.traces.formats import _otel_semconv as semconv
+from ace.traces.formats._base import Parsed, TraceFormat
+from ace.traces.labels import DEFAULT_LABEL_KEYS
+
+NAME = "otel"
+_TRACE_ID_PATTERN = re.compile(rb'"(?:traceId|trace_id)"\s*:\s*"([^"\\]*)"')
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
+_NS = 1_000_000_000
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def is_export(value: JsonValue) -> bool:
+    """An OTLP/JSON export: an object whose ``resourceSpans`` is a list."""
+    return isinstance(value, dict) and isinstance(value.get("resourceSpans"), list)
+
+
+def is_span(value: JsonValue) -> bool:
+    """A span on its own: ``{name, context: {trace_id, span_id}}`` (SDK and Phoenix) or a
+    bare OTLP span ``{traceId, spanId, name}``."""
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        return False
+    context = value.get("context")
+    if isinstance(context, dict):
+        return isinstance(context.get("trace_id"), str) and isinstance(context.get("span_id"), str)
+    return isinstance(value.get("traceId"), str) and isinstance(value.get("spanId"), str)
+
+
+def is_document(value: JsonValue) -> bool:
+    """One OpenTelemetry document: an export or a span."""
+    return is_export(value) or is_span(value)
+
+
+def _is_page(value: JsonValue) -> bool:
+    """A page of spans ``{"data": [span, ...], ...}``, as Phoenix's REST API returns."""
+    if not isinstance(value, dict) or "resourceSpans" in value:
+        return False
+    data = value.get("data")
+    return isinstance(data, list) and bool(data) and all(is_span(item) for item in data)
+
+
+def detect(value: JsonValue) -> bool:
+    """An OTLP export (``resourceSpans``), a span (``context.trace_id`` and
+    ``context.span_id``, or ``traceId`` and ``spanId``), a non-empty list of them, or a
+    page of spans ``{"data": [...]}``."""
+    if isinstance(value, list):
+        return bool(value) and all(is_document(item) for item in value)
+    return is_document(value) or _is_page(value)
+
+
+def _documents(value: JsonValue) -> list[JsonValue]:
+    if isinstance(value, list):
+        return value
+    if _is_page(value):
+        data = value["data"]  # type: ignore[index, call-overload]
+        assert isinstance(data, list)
+        return data
+    return [value]
+
+
+# ---------------------------------------------------------------- spans
+
+
+@dataclass(slots=True)
+class Span:
+    """One span, normalised: ``record`` is what ``Trace.raw`` keeps of it."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    start_ns: int | None
+    position: int
+    """Its place in the source (documents and lines in order), for ties and trace order."""
+    record: dict[str, JsonValue]
+    resource: dict[str, JsonValue]
+    timestamp: str | None
+    """The start as ISO 8601 text (UTC), or as the source wrote it."""
+
+
+@lru_cache(maxsize=8192)
+def trace_id_text(value: str) -> str:
+    """A trace or span id as one spelling: lower-case hex without ``0x``."""
+    text = value.strip()
+    if text[:2] in ("0x", "0X"):
+        text = text[2:]
+    return text.lower() if _HEX.fullmatch(text) else text
+
+
+def trace_ids_in(line: bytes) -> list[str]:
+    """The trace ids a line of OTLP JSON or spans mentions, in order of their last mention,
+    without parsing it (a link to another trace counts as a mention)."""
+    last: dict[str, None] = {}
+    for match in _TRACE_ID_PATTERN.finditer(line):
+        key = trace_id_text(match.group(1).decode("utf-8", "replace"))
+        last.pop(key, None)
+        last[key] = None
+    return list(last)
+
+
+class SpanReader:
+    """Reads the spans of documents one after the other, numbering them in source order."""
+
+    def __init__(self) -> None:
+        self.position = 0
+
+    def spans(self, value: JsonValue, where: str = "") -> Iterator[Span]:
+        """The spans of an export, a span, or a list of them."""
+        listed = isinstance(value, list) or _is_page(value)
+        for i, document in enumerate(_documents(value)):
+            at = f"{where}[{i}]" if listed else where
+            if is_export(document):
+                assert isinstance(document, dict)
+                yield from self._export(document, at)
+            elif is_span(document):
+                assert isinstance(document, dict)
+                yield self._flat(document, {}, None, at or "span")
+            else:
+                raise TraceFormatError(
+                    f"{at or 'value'}: expected an OTLP export {{resourceSpans}} or a span "
+                    f"{{name, context: {{trace_id, span_id}}}}, got {describe(document)}"
+                )
+
+    def _export(self, document: dict[str, JsonValue], where: str) -> Iterator[Span]:
+        groups = document["resourceSpans"]
+        assert isinstance(groups, list)
+        for i, group in enumerate(groups):
+            at = f"{where}.resourceSpans[{i}]" if where else f"resourceSpans[{i}]"
+            if not isinstance(group, dict):
+                raise TraceFormatError(f"{at}: expected an object, got {describe(group)}")
+            resource = group.get("resource")
+            resource_attributes = (
+                otlp_attributes(resource.get("attributes"), f"{at}.resource")
+                if isinstance(resource, dict)
+                else {}
+            )
+            scopes = group.get("scopeSpans", group.get("instrumentationLibrarySpans")) or []
+            if not isinstance(scopes, list):
+                raise TraceFormatError(f"{at}.scopeSpans: expected a list, got {describe(scopes)}")
+            for j, scope_spans in enumerate(scopes):
+                where_scope = f"{at}.scopeSpans[{j}]"
+                if not isinstance(scope_spans, dict):
+                    raise TraceFormatError(
+                        f"{where_scope}: expected an object, got {describe(scope_spans)}"
+                    )
+                scope = scope_spans.get("scope", scope_spans.get("instrumentationLibrary"))
+                scope_name = scope.get("name") if isinstance(scope, dict) else None
+                spans = scope_spans.get("spans") or []
+                if not isinstance(spans, list):
+                    raise TraceFormatError(
+                        f"{where_scope}.spans: expected a list, got {describe(spans)}"
+                    )
+                for k, span in enumerate(spans):
+                    yield self._otlp(
+                        span,
+                        resource_attributes,
+                        scope_name if isinstance(scope_name, str) else None,
+                        f"{where_scope}.spans[{k}]",
+                    )
+
+    def _otlp(
+        self, span: JsonValue, resource: dict[str, JsonValue], scope: str | None, where: str
+    ) -> Span:
+        if not isinstance(span, dict) or not isinstance(span.get("traceId"), str):
+            raise TraceFormatError(
+                f"{where}: expected a span with a 'traceId', got {describe(span)}"
+            )
+        if "context" in span:
+            return self._flat(span, resource, scope, where)
+        status = span.get("status")
+        events: list[JsonValue] = []
+        for i, event in enumerate(_list(span.get("events"), f"{where}.events")):
+            at = f"{where}.events[{i}]"
+            if not isinstance(event, dict):
+                raise TraceFormatError(f"{at}: expected an object, got {describe(event)}")
+            events.append(
+                _event(
+                    event.get("name"),
+                    _nanos(event.get("timeUnixNano")),
+                    None,
+                    otlp_attributes(event.get("attributes"), at),
+                )
+            )
+        return self._make(
+            trace_id=trace_id_text(str(span["traceId"])),
+            span_id=_id(span.get("spanId")),
+            parent_id=_id(span.get("parentSpanId")),
+            name=span.get("name"),
+            kind=span.get("kind"),
+            start=_nanos(span.get("startTimeUnixNano")),
+            end=_nanos(span.get("endTimeUnixNano")),
+            texts=(None, None),
+            status=status.get("code") if isinstance(status, dict) else None,
+            message=status.get("message") if isinstance(status, dict) else None,
+            attributes=otlp_attributes(span.get("attributes"), where),
+            events=events,
+            resource=resource,
+            scope=scope,
+        )
+
+    def _flat(
+        self,
+        span: dict[str, JsonValue],
+        resource: dict[str, JsonValue],
+        scope: str | None,
+        where: str,
+    ) -> Span:
+        context = span.get("context")
+        if isinstance(context, dict):
+            trace_id, span_id = context.get("trace_id"), context.get("span_id")
+        else:
+            trace_id, span_id = span.get("traceId"), span.get("spanId")
+        status = span.get("status")
+        if isinstance(status, dict):
+            code: JsonValue = status.get("status_code", status.get("code"))
+            message = status.get("description", status.get("message"))
+        else:
+            code, message = span.get("status_code"), span.get("status_message")
+        own_resource = span.get("resource")
+        if isinstance(own_resource, dict) and isinstance(own_resource.get("attributes"), dict):
+            resource = plain_attributes(own_resource["attributes"])  # type: ignore[arg-type]
+        events: list[JsonValue] = []
+        for i, event in enumerate(_list(span.get("events"), f"{where}.events")):
+            if not isinstance(event, dict):
+                raise TraceFormatError(
+                    f"{where}.events[{i}]: expected an object, got {describe(event)}"
+                )
+            attrs = event.get("attributes")
+            time = _time_text(event.get("timestamp"))
+            events.append(
+                _event(
+                    event.get("name"),
+                    _time_ns(time),
+                    time,
+                    plain_attributes(attrs) if isinstance(attrs, dict) else {},
+                )
+            )
+        attributes = span.get("attributes")
+        plain = plain_attributes(attributes) if isinstance(attributes, dict) else {}
+        span_kind = span.get("span_kind")
+        if isinstance(span_kind, str) and semconv.OI_KIND not in plain:
+            plain[semconv.OI_KIND] = span_kind
+        start, end = _time_text(span.get("start_time")), _time_text(span.get("end_time"))
+        return self._make(
+            trace_id=trace_id_text(str(trace_id)),
+            span_id=_id(span_id),
+            parent_id=_id(span.get("parent_id", span.get("parentSpanId"))),
+            name=span.get("name"),
+            kind=span.get("kind"),
+            start=_time_ns(start),
+            end=_time_ns(end),
+            texts=(start, end),
+            status=code,
+            message=message,
+            attributes=plain,
+            events=events,
+            resource=resource,
+            scope=scope,
+        )
+
+    def _make(
+        self,
+        *,
+        trace_id: str,
+        span_id: str | None,
+        parent_id: str | None,
+        name: JsonValue,
+        kind: JsonValue,
+        start: int | None,
+        end: int | None,
+        texts: tuple[str | None, str | None],
+        status: JsonValue,
+        message: JsonValue,
+        attributes: dict[str, JsonValue],
+        events: list[JsonValue],
+        resource: dict[str, JsonValue],
+        scope: str | None,
+    ) -> Span:
+        span_id = span_id or f"#{self.position}"
+        record: dict[str, JsonValue] = {"span_id": span_id}
+        if parent_id is not None:
+            record["parent_id"] = parent_id
+        record["name"] = name if isinstance(name, str) else ""
+        kind_name = _kind_name(kind)
+        if kind_name is not None:
+            record["kind"] = kind_name
+        _put_time(record, "start", start, texts[0])
+        _put_time(record, "end", end, texts[1])
+        status_name = _status_name(status)
+        if status_name is not None and status_name != "UNSET":
+            record["status"] = status_name
+        if isinstance(message, str) and message:
+            record["status_message"] = message
+        record["attributes"] = attributes
+        if events:
+            record["events"] = events
+        if scope is not None:
+            record["scope"] = scope
+        timestamp = _iso(start) if start is not None else texts[0]
+        made = Span(trace_id, span_id, parent_id, start, self.position, record, resource, timestamp)
+        self.position += 1
+        return made
+
+
+def _put_time(record: dict[str, JsonValue], key: str, nanos: int | None, text: str | None) -> None:
+    """A time in nanoseconds since the epoch as ``<key>_ns``, else as the source wrote it."""
+    if nanos is not None:
+        record[f"{key}_ns"] = nanos
+    elif text is not None:
+        record[key] = text
+
+
+def _event(
+    name: JsonValue, nanos: int | None, text: str | None, attributes: dict[str, JsonValue]
+) -> JsonValue:
+    event: dict[str, JsonValue] = {"name": name if isinstance(name, str) else ""}
+    _put_time(event, "time", nanos, text)
+    if attributes:
+        event["attributes"] = attributes
+    return event
+
+
+def _list(value: JsonValue, where: str) -> list[JsonValue]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TraceFormatError(f"{where}: expected a list, got {describe(value)}")
+    return value
+
+
+def _id(value: JsonValue) -> str | None:
+    if not isinstance(value, str) or not value or value.strip("0x") == "":
+        return None
+    return trace_id_text(value)
+
+
+def _nanos(value: JsonValue) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _iso(nanos: int | None) -> str | None:
+    """Nanoseconds since the epoch as ISO 8601 UTC with microseconds."""
+    if not nanos or nanos < 0:
+        return None
+    seconds, rest = divmod(nanos, _NS)
+    days, second = divmod(seconds, 86_400)
+    date = _date(days)
+    if date is None:
+        return None
+    hours, second = divmod(second, 3600)
+    minutes, second = divmod(second, 60)
+    return f"{date}T{hours:02d}:{minutes:02d}:{second:02d}.{rest // 1000:06d}Z"
+
+
+@lru_cache(maxsize=64)
+def _date(days: int) -> str | None:
+    try:
+        return datetime.fromtimestamp(days * 86_400, UTC).strftime("%Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _time_text(value: JsonValue) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _iso(int(value)) if value > 1e15 else _iso(int(value * _NS))
+    return None
+
+
+def _time_ns(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp()) * _NS + moment.microsecond * 1000
+
+
+def _status_name(code: JsonValue) -> str | None:
+    if isinstance(code, int) and not isinstance(code, bool):
+        return _STATUS_NAMES.get(code)
+    if isinstance(code, str) and code:
+        return code.upper().removeprefix("STATUS_CODE_").removeprefix("STATUSCODE.")
+    return None
+
+
+def _kind_name(kind: JsonValue) -> str | None:
+    """OTLP's span kind (``SPAN_KIND_CLIENT`` or 3, ``SpanKind.CLIENT``) as ``client``."""
+    names = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+    if isinstance(kind, int) and not isinstance(kind, bool):
+        return names.get(kind)
+    if isinstance(kind, str) and kind:
+        return kind.rsplit(".", 1)[-1].removeprefix("SPAN_KIND_").lower()
+    return None
+
+
+def otlp_attributes(value: JsonValue, where: str) -> dict[str, JsonValue]:
+    """OTLP's ``[{key, value: {stringValue: ...}}]`` as a plain object. Keys that are
+    evaluation labels are left out (a trace never holds them)."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise TraceFormatError(f"{where}.attributes: expected a list, got {describe(value)}")
+    out: dict[str, JsonValue] = {}
+    pairs: list[Any] = value
+    try:
+        for pair in pairs:
+            typed = pair["value"]
+            text = typed.get("stringValue")
+            out[pair["key"]] = text if text is not None else any_value(typed)
+    except (KeyError, TypeError, AttributeError):
+        return _attributes_one_by_one(value, where)
+    if not all(type(key) is str for key in out):
+        return _attributes_one_by_one(value, where)
+    if not DEFAULT_LABEL_KEYS.isdisjoint(out):
+        for key in DEFAULT_LABEL_KEYS:
+            out.pop(key, None)
+    return out
+
+
+def _attributes_one_by_one(value: list[JsonValue], where: str) -> dict[str, JsonValue]:
+    out: dict[str, JsonValue] = {}
+    for pair in value:
+        if not isinstance(pair, dict):
+            raise TraceFormatError(
+                f"{where}.attributes: expected {{key, value}} objects, got {describe(pair)}"
+            )
+        key = pair.get("key")
+        if isinstance(key, str) and key not in DEFAULT_LABEL_KEYS:
+            out[key] = any_value(pair.get("value"))
+    return out
+
+
+def any_value(value: JsonValue) -> JsonValue:
+    """One OTLP ``AnyValue`` as plain JSON (``intValue`` text as a number)."""
+    if not isinstance(value, dict):
+        return value
+    if (text := value.get("stringValue")) is not None:
+        return text
+    if "intValue" in value:
+        number = value["intValue"]
+        if isinstance(number, str):
+            try:
+                return int(number)
+            except ValueError:
+                return number
+        return number
+    if "boolValue" in value:
+        return value["boolValue"]
+    if "doubleValue" in value:
+        return value["doubleValue"]
+    if "arrayValue" in value:
+        array = value["arrayValue"]
+        items = array.get("values") if isinstance(array, dict) else None
+        return [any_value(item) for item in items] if isinstance(items, list) else []
+    if "kvlistValue" in value:
+        kvlist = value["kvlistValue"]
+        pairs = kvlist.get("values") if isinstance(kvlist, dict) else None
+        return otlp_attributes(pairs, "kvlistValue") if isinstance(pairs, list) else {}
+    if "bytesValue" in value:
+        return value["bytesValue"]
+    return None
+
+
+def plain_attributes(value: dict[str, JsonValue], prefix: str = "") -> dict[str, JsonValue]:
+    """A flat span's attributes with dotted keys (nested objects, as a span store may keep
+    ``{"llm": {"model_name": ...}}``, flattened to ``llm.model_name``; lists kept), without
+    evaluation-label keys at any depth."""
+    out: dict[str, JsonValue] = {}
+    for key, item in value.items():
+        if key in DEFAULT_LABEL_KEYS:
+            continue
+        if isinstance(item, dict) and item:
+            out.update(plain_attributes(item, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = _without_labels(item)
+    return out
+
+
+def _without_labels(value: JsonValue) -> JsonValue:
+    if isinstance(value, dict):
+        return {k: _without_labels(v) for k, v in value.items() if k not in DEFAULT_LABEL_KEYS}
+    if isinstance(value, list):
+        return [_without_labels(item) for item in value]
+    return value
+
+
+# ---------------------------------------------------------------- traces
+
+
+def group(spans: Iterable[Span]) -> list[tuple[str, list[Span]]]:
+    """Spans by trace id, traces in the order of their last span."""
+    traces: dict[str, list[Span]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    return sorted(traces.items(), key=lambda item: item[1][-1].position)
+
+
+def split(value: JsonValue) -> list[JsonValue] | None:
+    """A value holding spans of several traces as one value per trace (in the order they
+    end); None when it holds one trace."""
+    if not detect(value):
+        return None
+    reader = SpanReader()
+    by_trace = group(reader.spans(value))
+    if len(by_trace) <= 1:
+        return None
+    return [_restricted(value, trace_id) for trace_id, _ in by_trace]
+
+
+def _restricted(value: JsonValue, trace_id: str) -> JsonValue:
+    """``value`` with only the spans of ``trace_id`` (each export keeps its resources)."""
+    out: list[JsonValue] = []
+    for document in _documents(value):
+        if is_span(document):
+            assert isinstance(document, dict)
+            if _flat_trace_id(document) == trace_id:
+                out.append(document)
+            continue
+        assert isinstance(document, dict)
+        groups: list[JsonValue] = []
+        for group_ in document["resourceSpans"]:  # type: ignore[union-attr]
+            assert isinstance(group_, dict)
+            scopes: list[JsonValue] = []
+            key = "scopeSpans" if "scopeSpans" in group_ else "instrumentationLibrarySpans"
+            for scope_spans in group_.get(key) or []:  # type: ignore[union-attr]
+                assert isinstance(scope_spans, dict)
+                kept: list[JsonValue] = [
+                    span
+                    for span in scope_spans.get("spans") or []  # type: ignore[union-attr]
+                    if isinstance(span, dict) and _flat_trace_id(span) == trace_id
+                ]
+                if kept:
+                    scopes.append({**scope_spans, "spans": kept})
+            if scopes:
+                groups.append({**group_, key: scopes})
+        if groups:
+            out.append({"resourceSpans": groups})
+    return out[0] if len(out) == 1 else out
+
+
+def _flat_trace_id(span: dict[str, JsonValue]) -> str | None:
+    context = span.get("context")
+    raw = context.get("trace_id") if isinstance(context, dict) else span.get("traceId")
+    return trace_id_text(raw) if isinstance(raw, str) else None
+
+
+def parse(value: JsonValue) -> Parsed:
+    """One trace: its spans as steps, in time order."""
+    if not detect(value):
+        raise TraceFormatError(
+            f"expected an OTLP export {{resourceSpans}} or spans {{name, context}}, got "
+            f"{describe(value)}"
+        )
+    by_trace = group(SpanReader().spans(value))
+    if len(by_trace) != 1:
+        raise TraceFormatError(f"expected the spans of one trace, got {len(by_trace)} traces")
+    trace_id, spans = by_trace[0]
+    return parse_spans(trace_id, spans)
+
+
+def parse_spans(trace_id: str, spans: list[Span]) -> Parsed:
+    """The trace made of ``spans`` (all of ``trace_id``), in any order."""
+    ordered = _time_order(spans)
+    views = [semconv.read_span(span.record, span.timestamp) for span in ordered]
+    agents = _agents(ordered, views)
+    steps = semconv.steps(views, agents)
+    resource = ordered[0].resource if ordered else {}
+    records: list[JsonValue] = []
+    for span in ordered:
+        record = span.record
+        if span.resource and span.resource is not resource and span.resource != resource:
+            record = {**record, "resource": span.resource}
+        records.append(record)
+    root = _root(ordered, views)
+    return Parsed(
+        format=NAME,
+        steps=steps,
+        raw={"trace_id": trace_id, "resource": resource, "spans": records},
+        fields={
+            "question": root.input_text if root else None,
+            "final_answer": root.output_text if root else None,
+        }
+        if root
+        else {"question": semconv.first_user_text(views)},
+        record_id=trace_id,
+    )
+
+
+def _time_order(spans: list[Span]) -> list[Span]:
+    """By start time; a parent before its children when they start together; then source
+    order."""
+    by_id = {span.span_id: span for span in spans}
+    depths: dict[str, int] = {}
+
+    def depth(span: Span) -> int:
+        seen: set[str] = set()
+        count, current = 0, span
+        while current.parent_id in by_id and current.span_id not in seen:
+            seen.add(current.span_id)
+            if current.parent_id in depths:
+                count += depths[current.parent_id] + 1
+                break
+            count += 1
+            current = by_id[current.parent_id]  # type: ignore[index]
+        depths[span.span_id] = count
+        return count
+
+    return sorted(
+        spans,
+        key=lambda s: (s.start_ns if s.start_ns is not None else -1, depth(s), s.position),
+    )
+
+
+def _agents(spans: list[Span], views: list[semconv.SpanView]) -> list[str | None]:
+    """The agent each span runs in: its own name, else its nearest ancestor's."""
+    own = {span.span_id: view.agent for span, view in zip(spans, views, strict=True)}
+    parents = {span.span_id: span.parent_id for span in spans}
+    found: list[str | None] = []
+    for span in spans:
+        current: str | None = span.span_id
+        seen: set[str] = set()
+        agent = None
+        while current is not None and current in own and current not in seen:
+            seen.add(current)
+            if own[current]:
+                agent = own[current]
+                break
+            current = parents[current]
+        found.append(agent)
+    return found
+
+
+def _root(spans: list[Span], views: list[semconv.SpanView]) -> semconv.SpanView | None:
+    """The trace's root span when it has an input or output of its own."""
+    ids = {span.span_id for span in spans}
+    for span, view in zip(spans, views, strict=True):
+        if span.parent_id is None or span.parent_id not in ids:
+            if view.input_text is not None or view.output_text is not None:
+                return view
+            return None
+    return None
+
+
+FORMAT = TraceFormat(
+    name=NAME,
+    accepts="OpenTelemetry traces: OTLP JSON {resourceSpans} (GenAI, OpenInference, Logfire, "
+    "Langfuse attributes), or spans {name, context: {trace_id, span_id}}",
+    group="specific",
+    detect=detect,
+    parse=parse,
+    split=split,
+)
