@@ -189,7 +189,6 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from ace.config import ACEModelConfig, ModelConfig
     from ace.dedup import DeduplicationConfig, DeduplicationManager
-    from ace.integrations import wrap_skillbook_context
     from ace.environments import EnvironmentResult, Sample, SimpleEnvironment, TaskEnvironment
     from ace.errors import (
         ACEError,
@@ -209,6 +208,7 @@ if TYPE_CHECKING:
         TraceFormatError,
         UsageError,
     )
+    from ace.integrations import wrap_skillbook_context
     from ace.outputs import (
         AgentOutput,
         Attribution,
