@@ -24,3 +24,13 @@ class class_or_instance_method(Generic[R]):
 
     def __get__(self, instance: Any, owner: type | None = None) -> Callable[..., R]:
         return types.MethodType(self.function, instance if instance is not None else owner)
+
+
+def own_defaults(owner: Any, **given: Any) -> dict[str, Any]:
+    """Each value given, else (called on an instance) the instance's attribute of the same
+    name; None for what neither supplies. The one rule ``build_steps`` fills arguments by."""
+    own = None if isinstance(owner, type) else owner
+    return {
+        name: value if value is not None else getattr(own, name, None)
+        for name, value in given.items()
+    }

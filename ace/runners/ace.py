@@ -10,7 +10,7 @@ from ace.environments import SimpleEnvironment, TaskEnvironment
 from ace.errors import UsageError
 from ace.pipeline import Pipeline
 from ace.pipeline.protocol import AgentLike, ReflectorLike, SkillManagerLike, StepProtocol
-from ace.runners._hybrid import class_or_instance_method
+from ace.runners._hybrid import class_or_instance_method, own_defaults
 from ace.runners.base import ACERunner
 from ace.skillbook import Skillbook
 from ace.steps import AgentStep, EvaluateStep, learning_tail
@@ -103,38 +103,39 @@ class ACE(ACERunner):
         settings are the defaults. Order: Agent → Evaluate → Reflect → Update → Apply →
         [Deduplicate] → [Checkpoint] → extra steps.
         """
-        own = None if isinstance(owner, type) else owner
-        roles: dict[str, Any] = {
-            "agent": agent or (own.agent if own else None),
-            "reflector": reflector or (own.reflector if own else None),
-            "skill_manager": skill_manager or (own.skill_manager if own else None),
-        }
-        _require_roles("ACE.build_steps", roles)
-        book = skillbook if skillbook is not None else own.skillbook if own else Skillbook()
-        env = environment or (own.environment if own else SimpleEnvironment())
+        got = own_defaults(
+            owner,
+            agent=agent,
+            reflector=reflector,
+            skill_manager=skill_manager,
+            skillbook=skillbook,
+            environment=environment,
+            dedup_manager=dedup_manager,
+            dedup_interval=dedup_interval,
+            checkpoint_dir=checkpoint_dir,
+            checkpoint_interval=checkpoint_interval,
+            extra_steps=extra_steps,
+            background=background,
+        )
+        _require_roles("ACE.build_steps", got, ("agent", "reflector", "skill_manager"))
         return [
-            AgentStep(roles["agent"]),
-            EvaluateStep(env),
+            AgentStep(got["agent"]),
+            EvaluateStep(got["environment"] or SimpleEnvironment()),
             *learning_tail(
-                roles["reflector"],
-                roles["skill_manager"],
-                book,
-                dedup_manager or (own.dedup_manager if own else None),
-                checkpoint_dir or (own.checkpoint_dir if own else None),
-                dedup_interval=dedup_interval or (own.dedup_interval if own else None),
-                checkpoint_interval=checkpoint_interval
-                or (own.checkpoint_interval if own else None),
-                background=background
-                if background is not None
-                else own.background
-                if own
-                else True,
+                got["reflector"],
+                got["skill_manager"],
+                got["skillbook"] if got["skillbook"] is not None else Skillbook(),
+                got["dedup_manager"],
+                got["checkpoint_dir"],
+                dedup_interval=got["dedup_interval"],
+                checkpoint_interval=got["checkpoint_interval"],
+                background=got["background"] if got["background"] is not None else True,
             ),
-            *(extra_steps if extra_steps is not None else own.extra_steps if own else ()),
+            *(got["extra_steps"] or ()),
         ]
 
 
-def _require_roles(where: str, roles: dict[str, Any]) -> None:
-    missing = [name for name, role in roles.items() if role is None]
+def _require_roles(where: str, given: dict[str, Any], roles: tuple[str, ...] | None = None) -> None:
+    missing = [name for name in (roles or tuple(given)) if given[name] is None]
     if missing:
         raise UsageError(f"{where}: missing {', '.join(missing)}; pass each role as a keyword")

@@ -8,7 +8,7 @@ from typing import Any
 
 from ace.pipeline import ACEStepContext, CancellationToken, Pipeline, SampleResult
 from ace.pipeline.protocol import ReflectorLike, SkillManagerLike, StepProtocol
-from ace.runners._hybrid import class_or_instance_method
+from ace.runners._hybrid import class_or_instance_method, own_defaults
 from ace.runners.ace import _require_roles
 from ace.runners.base import ACERunner
 from ace.skillbook import Skillbook
@@ -83,27 +83,31 @@ class TraceAnalyser(ACERunner):
         (a trace, raw trace data or a trace file path) into ``ctx.trace``, so the steps
         also run under ``ACERunner(pipeline=Pipeline(steps)).run(traces)``.
         """
-        own = None if isinstance(owner, type) else owner
-        roles: dict[str, Any] = {
-            "reflector": reflector or (own.reflector if own else None),
-            "skill_manager": skill_manager or (own.skill_manager if own else None),
-        }
-        _require_roles("TraceAnalyser.build_steps", roles)
-        book = skillbook if skillbook is not None else own.skillbook if own else Skillbook()
+        got = own_defaults(
+            owner,
+            reflector=reflector,
+            skill_manager=skill_manager,
+            skillbook=skillbook,
+            dedup_manager=dedup_manager,
+            dedup_interval=dedup_interval,
+            checkpoint_dir=checkpoint_dir,
+            checkpoint_interval=checkpoint_interval,
+            extra_steps=extra_steps,
+        )
+        _require_roles("TraceAnalyser.build_steps", got, ("reflector", "skill_manager"))
         return [
             LoadTracesStep(),
             *learning_tail(
-                roles["reflector"],
-                roles["skill_manager"],
-                book,
-                dedup_manager or (own.dedup_manager if own else None),
-                checkpoint_dir or (own.checkpoint_dir if own else None),
-                dedup_interval=dedup_interval or (own.dedup_interval if own else None),
-                checkpoint_interval=checkpoint_interval
-                or (own.checkpoint_interval if own else None),
+                got["reflector"],
+                got["skill_manager"],
+                got["skillbook"] if got["skillbook"] is not None else Skillbook(),
+                got["dedup_manager"],
+                got["checkpoint_dir"],
+                dedup_interval=got["dedup_interval"],
+                checkpoint_interval=got["checkpoint_interval"],
                 from_trace=True,
             ),
-            *(extra_steps if extra_steps is not None else own.extra_steps if own else ()),
+            *(got["extra_steps"] or ()),
         ]
 
     def run(
