@@ -18,6 +18,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "logfire-plugin")
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    # public name -> the module it is imported from, on first use
     # core types
     "AgentOutput": "ace.outputs",
     "Attribution": "ace.outputs",
@@ -65,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "ACELiteLLM": "ace.runners",
     "ACERunner": "ace.runners",
     "TraceAnalyser": "ace.runners",
+    "LangChain": "ace.runners.langchain",
     "PipelineContractError": "ace.errors",
     "UsageError": "ace.errors",
     "Branch": "ace.pipeline",
@@ -92,85 +94,10 @@ _EXPORTS: dict[str, str] = {
     "ACEModelConfig": "ace.config",
     "ModelValidationError": "ace.errors",
     "wrap_skillbook_context": "ace.integrations",
-    "LangChain": "ace.runners.langchain",
 }
 
-__all__ = [
-    "ACE",
-    "ACEError",
-    "ACELiteLLM",
-    "ACEModelConfig",
-    "ACERunner",
-    "ACEStepContext",
-    "Agent",
-    "AgentOutput",
-    "AgentStep",
-    "ApplyStep",
-    "AttachInsightSourcesStep",
-    "Attribution",
-    "Branch",
-    "BranchError",
-    "BudgetExceededError",
-    "CancellationToken",
-    "CheckpointStep",
-    "ConfigurationError",
-    "DeduplicateStep",
-    "DeduplicationConfig",
-    "DeduplicationManager",
-    "EnvironmentResult",
-    "EvaluateStep",
-    "ExportSkillbookMarkdownStep",
-    "ExtractedLearning",
-    "InputError",
-    "InsightSource",
-    "LLMError",
-    "LangChain",
-    "LoadTracesStep",
-    "MergeConflictError",
-    "MergeStrategy",
-    "ModelConfig",
-    "ModelValidationError",
-    "ObservabilityStep",
-    "PersistStep",
-    "Pipeline",
-    "PipelineCancelled",
-    "PipelineConfigError",
-    "PipelineContractError",
-    "PipelineHook",
-    "PipelineOrderError",
-    "RRConfig",
-    "RRStep",
-    "ReflectStep",
-    "Reflector",
-    "ReflectorMode",
-    "ReflectorOutput",
-    "RunCancelled",
-    "Sample",
-    "SampleResult",
-    "SimpleEnvironment",
-    "Skill",
-    "SkillManager",
-    "SkillManagerOutput",
-    "SkillSource",
-    "SkillTag",
-    "Skillbook",
-    "SkillbookFileError",
-    "SkillbookView",
-    "StepContext",
-    "StepProtocol",
-    "TaskEnvironment",
-    "TraceAnalyser",
-    "TraceFormatError",
-    "UpdateBatch",
-    "UpdateOperation",
-    "UpdateReport",
-    "UpdateStep",
-    "UsageError",
-    "__version__",
-    "cancel_token_var",
-    "learning_tail",
-    "wrap_skillbook_context",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])
+"""Every public name: the keys of ``_EXPORTS`` (the one list) and ``__version__``."""
 
 
 def __getattr__(name: str) -> Any:
@@ -186,67 +113,106 @@ def __dir__() -> list[str]:
     return __all__
 
 
+# For type checkers only (names are imported lazily at run time). Each name is re-exported
+# explicitly ("X as X"), so strict type checkers see it; tests/test_exports.py checks this
+# block against _EXPORTS. isort would split every aliased name onto its own statement.
 if TYPE_CHECKING:
-    from ace.config import ACEModelConfig, ModelConfig
-    from ace.dedup import DeduplicationConfig, DeduplicationManager
-    from ace.environments import EnvironmentResult, Sample, SimpleEnvironment, TaskEnvironment
-    from ace.errors import (
-        ACEError,
-        BranchError,
-        BudgetExceededError,
-        ConfigurationError,
-        InputError,
-        LLMError,
-        MergeConflictError,
-        ModelValidationError,
-        PipelineCancelled,
-        PipelineConfigError,
-        PipelineContractError,
-        PipelineOrderError,
-        RunCancelled,
-        SkillbookFileError,
-        TraceFormatError,
-        UsageError,
+    # isort: off
+    from ace.config import (
+        ACEModelConfig as ACEModelConfig,
+        ModelConfig as ModelConfig,
     )
-    from ace.integrations import wrap_skillbook_context
+    from ace.dedup import (
+        DeduplicationConfig as DeduplicationConfig,
+        DeduplicationManager as DeduplicationManager,
+    )
+    from ace.environments import (
+        EnvironmentResult as EnvironmentResult,
+        Sample as Sample,
+        SimpleEnvironment as SimpleEnvironment,
+        TaskEnvironment as TaskEnvironment,
+    )
+    from ace.errors import (
+        ACEError as ACEError,
+        BranchError as BranchError,
+        BudgetExceededError as BudgetExceededError,
+        ConfigurationError as ConfigurationError,
+        InputError as InputError,
+        LLMError as LLMError,
+        MergeConflictError as MergeConflictError,
+        ModelValidationError as ModelValidationError,
+        PipelineCancelled as PipelineCancelled,
+        PipelineConfigError as PipelineConfigError,
+        PipelineContractError as PipelineContractError,
+        PipelineOrderError as PipelineOrderError,
+        RunCancelled as RunCancelled,
+        SkillbookFileError as SkillbookFileError,
+        TraceFormatError as TraceFormatError,
+        UsageError as UsageError,
+    )
+    from ace.integrations import wrap_skillbook_context as wrap_skillbook_context
     from ace.outputs import (
-        AgentOutput,
-        Attribution,
-        ExtractedLearning,
-        ReflectorOutput,
-        SkillManagerOutput,
-        SkillTag,
+        AgentOutput as AgentOutput,
+        Attribution as Attribution,
+        ExtractedLearning as ExtractedLearning,
+        ReflectorOutput as ReflectorOutput,
+        SkillManagerOutput as SkillManagerOutput,
+        SkillTag as SkillTag,
     )
     from ace.pipeline import (
-        ACEStepContext,
-        Branch,
-        CancellationToken,
-        MergeStrategy,
-        Pipeline,
-        PipelineHook,
-        SampleResult,
-        SkillbookView,
-        StepContext,
-        StepProtocol,
-        cancel_token_var,
+        ACEStepContext as ACEStepContext,
+        Branch as Branch,
+        CancellationToken as CancellationToken,
+        MergeStrategy as MergeStrategy,
+        Pipeline as Pipeline,
+        PipelineHook as PipelineHook,
+        SampleResult as SampleResult,
+        SkillbookView as SkillbookView,
+        StepContext as StepContext,
+        StepProtocol as StepProtocol,
+        cancel_token_var as cancel_token_var,
     )
-    from ace.roles import Agent, Reflector, ReflectorMode, SkillManager
-    from ace.rr import RRConfig, RRStep
-    from ace.runners import ACE, ACELiteLLM, ACERunner, TraceAnalyser
-    from ace.skillbook import InsightSource, Skill, Skillbook, SkillSource
+    from ace.roles import (
+        Agent as Agent,
+        Reflector as Reflector,
+        ReflectorMode as ReflectorMode,
+        SkillManager as SkillManager,
+    )
+    from ace.rr import (
+        RRConfig as RRConfig,
+        RRStep as RRStep,
+    )
+    from ace.runners import (
+        ACE as ACE,
+        ACELiteLLM as ACELiteLLM,
+        ACERunner as ACERunner,
+        TraceAnalyser as TraceAnalyser,
+    )
+    from ace.runners.langchain import LangChain as LangChain
+    from ace.skillbook import (
+        InsightSource as InsightSource,
+        Skill as Skill,
+        SkillSource as SkillSource,
+        Skillbook as Skillbook,
+    )
     from ace.steps import (
-        AgentStep,
-        ApplyStep,
-        AttachInsightSourcesStep,
-        CheckpointStep,
-        DeduplicateStep,
-        EvaluateStep,
-        ExportSkillbookMarkdownStep,
-        LoadTracesStep,
-        ObservabilityStep,
-        PersistStep,
-        ReflectStep,
-        UpdateStep,
-        learning_tail,
+        AgentStep as AgentStep,
+        ApplyStep as ApplyStep,
+        AttachInsightSourcesStep as AttachInsightSourcesStep,
+        CheckpointStep as CheckpointStep,
+        DeduplicateStep as DeduplicateStep,
+        EvaluateStep as EvaluateStep,
+        ExportSkillbookMarkdownStep as ExportSkillbookMarkdownStep,
+        LoadTracesStep as LoadTracesStep,
+        ObservabilityStep as ObservabilityStep,
+        PersistStep as PersistStep,
+        ReflectStep as ReflectStep,
+        UpdateStep as UpdateStep,
+        learning_tail as learning_tail,
     )
-    from ace.updates import UpdateBatch, UpdateOperation, UpdateReport
+    from ace.updates import (
+        UpdateBatch as UpdateBatch,
+        UpdateOperation as UpdateOperation,
+        UpdateReport as UpdateReport,
+    )
+    # isort: on

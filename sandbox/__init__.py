@@ -2,8 +2,10 @@
 
 ``with Sandbox(SandboxConfig(timeout_s=10)) as sb: print(sb.execute("print(1)").stdout)``;
 ``pool = SandboxPool(config, size=2)`` keeps kernels started ahead: ``pool.acquire()``.
+``Kernel`` is the contract ``Sandbox`` implements, for hosts that accept other backends.
 """
 
+from sandbox._contract import Kernel
 from sandbox._pool import SandboxPool
 from sandbox._sandbox import Sandbox
 from sandbox.config import SandboxConfig
@@ -28,6 +30,7 @@ __all__ = [
     "IsolationError",
     "IsolationReport",
     "IsolationWarning",
+    "Kernel",
     "Sandbox",
     "SandboxClosedError",
     "SandboxConfig",

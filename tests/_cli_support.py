@@ -10,8 +10,11 @@ from pathlib import Path
 
 from ace.rr.transcript import Iteration, SubCall, Transcript
 
-DATA = Path("/work/shared/data/who_and_when")
 REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data" / "who_and_when"
+"""The Who&When files the tests read by name, shipped with the tests (see its README)."""
+SHARED_DATA = REPO.parent / "shared" / "data" / "who_and_when"
+"""The whole Who&When sample beside the repository, for tests that need every file."""
 
 HOSTILE = (
     "\x1b[31mred\x1b[0m \x1b]0;evil title\x07 \x1b]8;;http://evil.example/\x1b\\link\x1b]8;;\x1b\\ "

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from _cli_support import DATA, run_cli, who_and_when_record, write_labelled
+from _cli_support import SHARED_DATA as DATA
+from _cli_support import run_cli, who_and_when_record, write_labelled
 
 from ace.eval import (
     Analysis,

@@ -23,9 +23,7 @@ from ace.errors import PromptTemplateError
 from ace.prompting import render_prompt
 from ace.testing import FunctionModel, RecordedRequest
 
-DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "who_and_when" / "algorithm_generated"
-)
+DATA = Path(__file__).resolve().parent / "data" / "who_and_when" / "algorithm_generated"
 
 
 def role_of(request: RecordedRequest) -> str:

@@ -14,9 +14,7 @@ from ace.rr import RRConfig, RRStep
 from ace.testing import ScriptedModel, code_reply, explore_then_final, reflection
 from ace.traces import Trace, load_labelled_trace
 
-DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "who_and_when" / "algorithm_generated"
-)
+DATA = Path(__file__).resolve().parent / "data" / "who_and_when" / "algorithm_generated"
 BATCH_FILES = ["10.json", "11.json", "23.json", "27.json", "32.json"]
 
 ATTRIBUTE_EACH_TASK = """

@@ -328,12 +328,11 @@ def test_client_from_settings_maps_the_pydantic_ai_names() -> None:
 # ---------------------------------------------------------------------- failure reflections
 def test_a_failure_reflection_carries_the_established_fields() -> None:
     main = ScriptedModel(["never sent"])
-    step = RRStep(main.name)
 
     def no_kernel() -> Any:
         raise RuntimeError("no kernel here")
 
-    step._make_sandbox = no_kernel  # type: ignore[method-assign]
+    step = RRStep(main.name, kernel_factory=no_kernel)
     result = step.analyse(small_trace())
     assert "no kernel here" in result.reflection.raw["error"]
     usage = check_result_fields(result.reflection, iterations=0)

@@ -47,3 +47,36 @@ def test_long_sessions_stay_within_max_context_chars_and_warn_near_the_limit() -
     )
     assert "WARNING: 2 iteration(s)" in model.requests[4].messages[-1]["content"]
     assert "WARNING" not in model.requests[2].messages[-1]["content"]
+
+
+def _preview_trace(steps: int) -> Trace:
+    return Trace.model_validate(
+        {
+            "id": "previews",
+            "format": "ace",
+            "steps": [
+                {
+                    "index": 0,
+                    "content": "a  b\nc",
+                    "agent": "planner",
+                    "tool_results": [{"output": "out\tput"}],
+                },
+                *({"index": i, "content": "x" * 100} for i in range(1, steps)),
+            ],
+        }
+    )
+
+
+def test_previews_are_one_line_per_step_until_the_budget() -> None:
+    from ace.rr._prompts import previews
+
+    assert previews(_preview_trace(3), 40, 60).split("\n") == [
+        "#0 [planner] a b c [tool result] out put",
+        "... 2 more steps not previewed; use trace.preview(i) ...",
+    ]
+    # More steps than one template call renders: the lines run on, in order.
+    lines = previews(_preview_trace(120), 40, 100_000).split("\n")
+    assert len(lines) == 120 and lines[119] == "#119 [?] " + "x" * 40 + " ... (+60 chars)"
+    assert previews(Trace(id="empty", format="ace"), 40, 100) == (
+        "(the trace has no steps; explore `traces` directly)"
+    )

@@ -14,7 +14,7 @@ from ace.rr import RRConfig, RRStep, Transcript
 from ace.testing import FunctionModel, ScriptedModel, code_reply, explore_then_final, reflection
 from ace.traces import Trace, load_labelled_trace
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "who_and_when"
+DATA = Path(__file__).resolve().parent / "data" / "who_and_when"
 
 
 def who_and_when(name: str, subset: str = "algorithm_generated") -> dict:

@@ -17,7 +17,7 @@ from ace.steps import ExportSkillbookMarkdownStep, LoadTracesStep, learning_tail
 from ace.traces import Trace
 from ace.updates import UpdateBatch, UpdateOperation
 
-WHO_AND_WHEN = Path("/work/shared/data/who_and_when/algorithm_generated")
+WHO_AND_WHEN = Path(__file__).resolve().parent / "data" / "who_and_when" / "algorithm_generated"
 LABELS = ("mistake_agent", "mistake_step", "mistake_reason")
 
 

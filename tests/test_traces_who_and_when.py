@@ -18,10 +18,13 @@ from ace.traces import (
 )
 
 SETS = ("algorithm_generated", "hand_crafted")
+SAMPLE = Path(__file__).resolve().parent / "data" / "who_and_when"
+"""The Who&When files read by name, shipped with the tests (see its README)."""
 
 
 def who_and_when_dir() -> Path:
-    """The shared Who&When data (beside the repo, as in CI); skip when it is absent."""
+    """The whole shared Who&When data (beside the repo, as in CI), for the tests that read
+    every file; skip when it is absent."""
     path = Path(__file__).resolve().parents[2] / "shared" / "data" / "who_and_when"
     if not path.is_dir():
         pytest.skip(f"shared Who&When data not found at {path} (CI keeps it beside the repo)")
@@ -72,7 +75,7 @@ def test_every_file_loads_aligned_and_label_free(name: str) -> None:
 
 def test_attribution_step_scores_against_mistake_step() -> None:
     """An attribution's ``step`` is an index into ``Trace.steps``, equal to ``history``'s."""
-    path = who_and_when_dir() / "hand_crafted" / "55.json"
+    path = SAMPLE / "hand_crafted" / "55.json"
     record = json.loads(path.read_text())
     item = load_labelled_traces(path)[0]
     step = item.trace.steps[int(record["mistake_step"])]
@@ -83,12 +86,10 @@ def test_attribution_step_scores_against_mistake_step() -> None:
 
 
 def test_agent_is_name_else_role_without_qualifier() -> None:
-    generated = load_trace(
-        json.loads((who_and_when_dir() / "algorithm_generated" / "1.json").read_text())
-    )
+    generated = load_trace(json.loads((SAMPLE / "algorithm_generated" / "1.json").read_text()))
     assert (generated.steps[0].agent, generated.steps[0].role) == ("Excel_Expert", "assistant")
     assert (generated.steps[1].agent, generated.steps[1].role) == ("Computer_terminal", "user")
-    hand = load_trace(json.loads((who_and_when_dir() / "hand_crafted" / "1.json").read_text()))
+    hand = load_trace(json.loads((SAMPLE / "hand_crafted" / "1.json").read_text()))
     assert {(s.role, s.agent) for s in hand.steps} >= {
         ("human", "human"),
         ("Orchestrator (thought)", "Orchestrator"),
@@ -108,7 +109,7 @@ def test_longest_hand_crafted_file_loads_and_renders_bounded() -> None:
 
 
 def test_stray_labels_field_is_a_label() -> None:
-    path = who_and_when_dir() / "algorithm_generated" / "30.json"
+    path = SAMPLE / "algorithm_generated" / "30.json"
     item = load_labelled_traces(path)[0]
     assert item.labels.other == {"labels": "Factual_Error"}
     assert "Factual_Error" not in item.trace.to_json()
@@ -133,7 +134,7 @@ def test_labels_removed_at_any_depth_and_extra_keys() -> None:
 
 
 def test_outcome_is_feedback_unless_configured_as_a_label() -> None:
-    path = who_and_when_dir() / "hand_crafted" / "1.json"
+    path = SAMPLE / "hand_crafted" / "1.json"
     record = json.loads(path.read_text())
     assert load_trace(record).is_correct is False
     hidden = load_labelled_trace(record, extra_label_keys=OUTCOME_KEYS)
@@ -143,7 +144,7 @@ def test_outcome_is_feedback_unless_configured_as_a_label() -> None:
 
 
 def test_jsonl_of_who_and_when_records(tmp_path: Path) -> None:
-    sources = files("algorithm_generated")[:3]
+    sources = sorted((SAMPLE / "algorithm_generated").glob("*.json"))[:3]
     path = tmp_path / "ww.jsonl"
     path.write_text("".join(json.dumps(json.loads(p.read_text())) + "\n" for p in sources))
     loaded = load_labelled_traces(path)

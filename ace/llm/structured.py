@@ -2,7 +2,8 @@
 
 Models wrap JSON in prose and code fences, or add a sentence after it. ``extract_json``
 finds the value; ``parse_structured`` validates it; ``feedback_message`` tells the model
-what was wrong so the next validation round can fix it.
+what was wrong so the next validation round can fix it. The texts a model reads are in
+``prompts/llm/structured.j2``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ace._text import clean_json
 from ace.errors import StructuredOutputError
+from ace.prompting import render_prompt
 
 T = TypeVar("T")
 
@@ -63,6 +65,10 @@ def _first_object(text: str) -> dict[str, Any] | None:
     return None
 
 
+def _say(part: str, **variables: Any) -> str:
+    return render_prompt("llm/structured.j2", part=part, **variables)
+
+
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 
 
@@ -86,9 +92,7 @@ def parse_structured(text: str, output_type: type[T], *, model: str | None = Non
     """
     value = extract_json(text)
     if value is None:
-        raise StructuredOutputError(
-            "no JSON value found in the reply", model=model, attempts=1, last_text=text
-        )
+        raise StructuredOutputError(_say("no_json"), model=model, attempts=1, last_text=text)
     try:
         return cast(T, _adapter(output_type).validate_python(value))
     except ValidationError as exc:
@@ -98,31 +102,25 @@ def parse_structured(text: str, output_type: type[T], *, model: str | None = Non
 
 
 def _describe(exc: ValidationError) -> str:
-    lines = [f"the JSON did not match the schema ({exc.error_count()} error(s)):"]
-    for error in exc.errors(include_url=False, include_input=False):
-        location = ".".join(str(part) for part in error["loc"]) or "(root)"
-        lines.append(f"- {location}: {error['msg']}")
-    message = "\n".join(lines)
+    errors = [
+        (".".join(str(part) for part in error["loc"]), error["msg"])
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    message = _say("mismatch", count=exc.error_count(), errors=errors)
     if len(message) > _MAX_ERROR_CHARS:
-        message = message[:_MAX_ERROR_CHARS] + "\n- ... (more errors cut)"
+        message = message[:_MAX_ERROR_CHARS] + "\n" + _say("mismatch_cut")
     return message
 
 
 def schema_instruction(output_type: type[Any]) -> str:
     """The instruction added when the provider has no JSON-schema mode."""
     schema = json.dumps(json_schema(output_type), separators=(",", ":"))
-    return (
-        "Reply with a single JSON object that matches this JSON schema, "
-        f"and nothing else:\n{schema}"
-    )
+    return _say("schema_instruction", schema=schema)
 
 
 def feedback_message(error: StructuredOutputError, output_type: type[Any]) -> str:
     """The user message that tells the model why its previous reply was rejected."""
-    return (
-        f"Your previous reply could not be used: {error}\n"
-        "Reply again with only the corrected JSON object.\n" + schema_instruction(output_type)
-    )
+    return _say("feedback", error=error, instruction=schema_instruction(output_type))
 
 
 def response_format_for(output_type: type[Any]) -> dict[str, Any]:

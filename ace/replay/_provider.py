@@ -1,8 +1,8 @@
-"""The litellm custom provider behind ``replay/...`` models (imported only after litellm)."""
+"""The litellm custom provider behind ``replay/...`` models (imported only after litellm;
+registered by ``ace.replay._register``)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from ace.llm import _litellm
@@ -10,7 +10,6 @@ from ace.replay.cassette import RecordedReply
 from ace.replay.replayer import PROVIDER, ReplayMismatchError, lookup
 
 litellm: Any = _litellm.load()
-_lock = threading.Lock()
 
 
 class ReplayProvider(litellm.CustomLLM):  # type: ignore[misc]
@@ -23,15 +22,6 @@ class ReplayProvider(litellm.CustomLLM):  # type: ignore[misc]
     async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
         """Async path (answers at once: replay has no latency)."""
         return _fill(kwargs["model_response"], kwargs["model"], _answer(kwargs))
-
-
-def ensure_registered(module: Any) -> None:
-    """Add the provider to ``litellm.custom_provider_map`` unless it is there."""
-    with _lock:
-        if not any(item.get("provider") == PROVIDER for item in module.custom_provider_map):
-            module.custom_provider_map.append(
-                {"provider": PROVIDER, "custom_handler": ReplayProvider()}
-            )
 
 
 def _answer(kwargs: dict[str, Any]) -> RecordedReply:

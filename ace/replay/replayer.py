@@ -45,9 +45,9 @@ class Replayer:
         with _registry_lock:
             self.id = f"cassette-{next(_ids)}"
             _registry[self.id] = self
-        from ace.replay._register import register_provider_when_litellm_loads
+        from ace.replay._register import register_replay_provider
 
-        register_provider_when_litellm_loads()
+        register_replay_provider()
 
     @classmethod
     def from_file(cls, path: str) -> Replayer:

@@ -2,14 +2,20 @@
 
 The system prompt and the first task message always stay. When the conversation
 grows past ``max_chars``, the oldest iterations (a reply and its feedback) are dropped
-and one line says which iterations were summarised away and what they did.
+and one line (``prompts/rr/conversation.j2``) says which iterations were summarised away
+and what they did.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ace.prompting import render_prompt
+
 Message = dict[str, str]
+Digest = str | Callable[[], str]
+"""One line on what a turn ran; a callable is rendered only if the turn is dropped."""
 
 
 @dataclass
@@ -18,17 +24,19 @@ class Conversation:
 
     max_chars: int
     head: list[Message] = field(default_factory=list)
-    turns: list[tuple[int, Message, Message, str]] = field(default_factory=list)
+    turns: list[tuple[int, Message, Message, Digest]] = field(default_factory=list)
     """(iteration, assistant reply, feedback, one-line digest) per finished iteration."""
     dropped: list[tuple[int, str]] = field(default_factory=list)
     log: list[Message] = field(default_factory=list)
+    _summary: list[Message] = field(default_factory=list, init=False, repr=False)
+    """The two messages standing for the dropped turns (empty while none is dropped)."""
 
     def start(self, system: str, task: str) -> None:
         """Set the fixed head: system prompt and first task message."""
         self.head = [{"role": "system", "content": system}, {"role": "user", "content": task}]
         self.log.extend(self.head)
 
-    def add_turn(self, iteration: int, reply: str, feedback: str, digest: str) -> None:
+    def add_turn(self, iteration: int, reply: str, feedback: str, digest: Digest) -> None:
         """Record one iteration's reply and the feedback sent back."""
         assistant = {"role": "assistant", "content": reply}
         user = {"role": "user", "content": feedback}
@@ -42,17 +50,7 @@ class Conversation:
 
     def messages(self) -> list[Message]:
         """What to send now: the head, a summary of dropped turns, the kept turns."""
-        out = list(self.head)
-        if self.dropped:
-            lines = "; ".join(f"#{i}: {d}" for i, d in self.dropped)
-            out.append(
-                {
-                    "role": "user",
-                    "content": f"(Earlier iterations were removed to save space: {lines}. "
-                    "Their variables still exist in the interpreter.)",
-                }
-            )
-            out.append({"role": "assistant", "content": "Understood; continuing."})
+        out = [*self.head, *self._summary]
         for _, assistant, user, _ in self.turns:
             out.extend([assistant, user])
         return out
@@ -66,4 +64,10 @@ class Conversation:
         # the output of the code it just ran.
         while len(self.turns) > 1 and self.size() > self.max_chars:
             iteration, _, _, digest = self.turns.pop(0)
-            self.dropped.append((iteration, digest))
+            self.dropped.append((iteration, digest if isinstance(digest, str) else digest()))
+            summary = render_prompt("rr/conversation.j2", part="dropped", dropped=self.dropped)
+            ack = render_prompt("rr/conversation.j2", part="ack")
+            self._summary = [
+                {"role": "user", "content": summary},
+                {"role": "assistant", "content": ack},
+            ]

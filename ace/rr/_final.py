@@ -3,7 +3,8 @@
 Both are host functions: kernel code calls them, the host records the request for
 the running cell. After the cell, ``decide`` applies the rules: a FINAL counts only
 if an earlier cell ran cleanly and this cell did not raise; the value must validate
-into a ``ReflectorOutput``. Every refusal comes with the reason the model is told.
+into a ``ReflectorOutput``. Every refusal comes with the reason the model is told
+(``prompts/rr/final.j2``).
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from ace.outputs import ReflectorOutput, step_number
+from ace.prompting import render_prompt
 
-REFLECTION_FIELDS = (
-    "reasoning",
-    "error_identification",
-    "root_cause_analysis",
-    "correct_approach",
-    "key_insight",
-    "extracted_learnings",
-    "skill_tags",
-    "attribution",
+REFLECTION_FIELDS = tuple(name for name in ReflectorOutput.model_fields if name != "raw")
+"""The fields a model may give in a reflection, in ``ReflectorOutput``'s order."""
+TEXT_FIELDS = tuple(
+    name for name in REFLECTION_FIELDS if ReflectorOutput.model_fields[name].annotation is str
 )
+"""The reflection's plain-text fields (a model's number or list there becomes its text)."""
+REFLECTION_KEYS = frozenset(REFLECTION_FIELDS) - {"skill_tags"}
+"""Keys that make a dict in a reply look like a reflection (skill tags alone do not)."""
+
+
+def _say(part: str, **variables: Any) -> str:
+    return render_prompt("rr/final.j2", part=part, **variables)
 
 
 @dataclass
@@ -53,18 +57,17 @@ class FinalCollector:
         """Host side of ``FINAL(result)``."""
         if not isinstance(result, dict):
             raise TypeError(
-                f"FINAL expects a dict with keys such as {', '.join(REFLECTION_FIELDS[:3])}, "
-                f"got {type(result).__name__}"
+                _say("expects_dict", keys=REFLECTION_FIELDS[:3], given=type(result).__name__)
             )
         self.value, self.var_name, self.requested = result, None, True
-        return "FINAL received; it is checked when this cell ends."
+        return _say("received")
 
     def final_var(self, name: Any = None) -> str:
         """Host side of ``FINAL_VAR(name)``: the value is fetched after the cell."""
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-            raise TypeError(f"FINAL_VAR expects a variable name as a string, got {name!r}")
+            raise TypeError(_say("var_expects_name", given=repr(name)))
         self.value, self.var_name, self.requested = None, name, True
-        return f"FINAL_VAR({name!r}) received; it is checked when this cell ends."
+        return _say("var_received", name=name)
 
 
 def decide(value: Any, *, cell_ok: bool, had_clean_cell: bool, tasks: int = 1) -> BatchDecision:
@@ -73,31 +76,21 @@ def decide(value: Any, *, cell_ok: bool, had_clean_cell: bool, tasks: int = 1) -
     Returns one reflection per task (a single analysis is a batch of one).
     """
     if not cell_ok:
-        return BatchDecision(
-            rejection="FINAL was ignored because this cell raised an error. Fix the error, "
-            "then call FINAL in a cell that runs cleanly."
-        )
+        return BatchDecision(rejection=_say("cell_raised"))
     if not had_clean_cell:
-        return BatchDecision(
-            rejection="FINAL was ignored: explore the trace first. FINAL counts only after "
-            "an earlier cell has run without error."
-        )
+        return BatchDecision(rejection=_say("explore_first"))
     return validate_batch(value, tasks)
 
 
 def validate(value: Any) -> Decision:
     """Turn a FINAL value into a ``ReflectorOutput``, or explain what is wrong with it."""
     if not isinstance(value, dict):
-        return Decision(rejection=f"FINAL needs a dict, got {type(value).__name__}.")
+        return Decision(rejection=_say("needs_dict", given=type(value).__name__))
     try:
         output = ReflectorOutput.model_validate(_prepare(value))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        return Decision(
-            rejection=f"FINAL value is invalid ({problems}). Fix it and call FINAL again."
-        )
+        problems = [(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()[:5]]
+        return Decision(rejection=_say("invalid", problems=problems))
     return _check_content(output)
 
 
@@ -204,13 +197,7 @@ def _prepare(value: dict[str, Any]) -> dict[str, Any]:
     data = {k: v for k, v in value.items() if k in REFLECTION_FIELDS}
     if isinstance(data.get("attribution"), dict):
         data["attribution"] = _coerce_step(data["attribution"])
-    for key in (
-        "reasoning",
-        "error_identification",
-        "root_cause_analysis",
-        "correct_approach",
-        "key_insight",
-    ):
+    for key in TEXT_FIELDS:
         if key in data and not isinstance(data[key], str):
             data[key] = str(data[key])
     return data
@@ -218,10 +205,7 @@ def _prepare(value: dict[str, Any]) -> dict[str, Any]:
 
 def _check_content(output: ReflectorOutput) -> Decision:
     if not (output.key_insight or output.error_identification or output.reasoning):
-        return Decision(
-            rejection="FINAL value has none of reasoning, error_identification or key_insight; "
-            "a reflection needs at least one of them."
-        )
+        return Decision(rejection=_say("no_content"))
     return Decision(accepted=output)
 
 
@@ -249,15 +233,14 @@ def validate_batch(value: Any, tasks: int) -> BatchDecision:
     if isinstance(value, dict) and isinstance(value.get("tasks"), list) and tasks > 1:
         entries = value["tasks"]
         if len(entries) != tasks:
-            return BatchDecision(
-                rejection=f"FINAL has {len(entries)} task results for {tasks} tasks; give one "
-                "reflection per task, in the order of `tasks`."
-            )
+            return BatchDecision(rejection=_say("task_count", given=len(entries), tasks=tasks))
         out: list[ReflectorOutput] = []
         for k, entry in enumerate(entries):
             decision = validate(entry)
             if decision.accepted is None:
-                return BatchDecision(rejection=f"task {k}: {decision.rejection}")
+                return BatchDecision(
+                    rejection=_say("task_entry", number=k, rejection=decision.rejection)
+                )
             decision.accepted.raw["batch_result"] = "per_task"
             out.append(decision.accepted)
         return BatchDecision(accepted=out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ace.errors import ConfigurationError
@@ -11,12 +12,19 @@ from ace.rr.ledger import CallKind, Ledger, Reservation
 
 CHARS_PER_TOKEN = 3
 """Conservative: real text averages ~4 characters per token, so reservations over-estimate."""
+TOKENS_PER_MESSAGE = 8
+"""What a reservation adds per message for the chat format's own tokens."""
 
 
-def estimate_prompt_tokens(messages: Any) -> int:
-    """An upper-leaning estimate of a request's prompt tokens from its characters."""
-    chars = sum(len(str(m.get("content") or "")) for m in messages)
-    return chars // CHARS_PER_TOKEN + 8 * len(messages)
+def estimate_tokens(
+    messages: Iterable[Mapping[str, Any]], *, chars_per_token: int = 4, per_message: int = 0
+) -> int:
+    """Prompt tokens of ``messages`` estimated from the characters of their contents:
+    ``chars // chars_per_token + per_message * len(messages)``. The ledger reserves with
+    ``CHARS_PER_TOKEN`` and ``TOKENS_PER_MESSAGE`` (an over-estimate); scripted models
+    (``ace.testing``) report the plain estimate (4 characters a token)."""
+    contents = [str(m.get("content") or "") for m in messages]
+    return sum(len(c) for c in contents) // chars_per_token + per_message * len(contents)
 
 
 def price(model: str, prompt_tokens: int, completion_tokens: int) -> float:
@@ -48,7 +56,10 @@ class LedgerObserver:
     def before_attempt(self, info: RequestInfo) -> None:
         """Reserve; raises ``BudgetExceededError`` to refuse the request."""
         completion = info.max_tokens or 0
-        tokens = estimate_prompt_tokens(info.messages) + completion
+        prompt = estimate_tokens(
+            info.messages, chars_per_token=CHARS_PER_TOKEN, per_message=TOKENS_PER_MESSAGE
+        )
+        tokens = prompt + completion
         cost = 0.0
         if self.ledger.max_cost_usd is not None:
             cost = price(info.model, tokens - completion, completion)

@@ -8,6 +8,7 @@ arrive are not lost.
 ``llm_batch`` is the batch form of ``llm_query`` (raw prompts); ``RRConfig.enable_llm_query``
 offers or withholds both (and ``parallel_map``), while ``ask_llm`` stays. A custom
 ``RRConfig.subagent_system_prompt`` goes ahead of every sub-call's prompt as a system message.
+What kernel code is told when a call cannot be made is in ``prompts/rr/subcalls.j2``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ ASK_MODES = ("analysis", "extract", "summary")
 MAX_BATCH = 256
 
 
+def _say(part: str, **variables: Any) -> str:
+    return render_prompt("rr/subcalls.j2", part=part, **variables)
+
+
 class SubCallError(RuntimeError):
     """What kernel code sees when a sub-call cannot be made or fails."""
 
@@ -48,11 +53,9 @@ class SubCaller:
     def ask_llm(self, question: Any = None, context: Any = "", mode: Any = "analysis") -> str:
         """Ask the sub-model about ``context``; ``mode`` is analysis, extract or summary."""
         if not isinstance(question, str) or not question.strip():
-            raise TypeError(
-                "ask_llm(question, context='', mode='analysis'): question must be a non-empty string"
-            )
+            raise TypeError(_say("ask_question"))
         if mode not in ASK_MODES:
-            raise ValueError(f"ask_llm: mode must be one of {', '.join(ASK_MODES)}, got {mode!r}")
+            raise ValueError(_say("ask_mode", modes=ASK_MODES, given=repr(mode)))
         prompt = render_prompt(
             "rr/ask_llm.j2",
             question=question,
@@ -65,15 +68,15 @@ class SubCaller:
     def llm_query(self, prompt: Any = None) -> str:
         """Send ``prompt`` to the sub-model as is."""
         if not isinstance(prompt, str) or not prompt.strip():
-            raise TypeError("llm_query(prompt): prompt must be a non-empty string")
+            raise TypeError(_say("query_prompt"))
         return self._call(prompt)
 
     def llm_batch(self, prompts: Any = None) -> list[str]:
         """Send many prompts at once (``subagent_concurrency`` in flight); results in order."""
         if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
-            raise TypeError("llm_batch(prompts): prompts must be a list of strings")
+            raise TypeError(_say("batch_type"))
         if len(prompts) > MAX_BATCH:
-            raise ValueError(f"llm_batch: at most {MAX_BATCH} prompts per call, got {len(prompts)}")
+            raise ValueError(_say("batch_size", limit=MAX_BATCH, given=len(prompts)))
         if not prompts:
             return []
         workers = min(self.config.subagent_concurrency, len(prompts))
@@ -84,13 +87,12 @@ class SubCaller:
         try:
             return self._call(prompt)
         except (SubCallError, TypeError, ValueError) as exc:
-            return f"ERROR: {exc}"
+            return _say("batch_item_error", error=exc)
 
     def _call(self, prompt: str) -> str:
         if len(prompt) > self.config.max_subcall_prompt_chars:
             raise ValueError(
-                f"sub-call prompt has {len(prompt):,} characters; the limit is "
-                f"{self.config.max_subcall_prompt_chars:,}. Send a slice of the data instead."
+                _say("too_long", chars=len(prompt), limit=self.config.max_subcall_prompt_chars)
             )
         entry = SubCall(model=self.client.model, prompt_chars=len(prompt), prompt=prompt)
         started = time.perf_counter()
@@ -106,14 +108,11 @@ class SubCaller:
             except BudgetExceededError as exc:
                 entry.error = f"budget: {exc}"
                 if exc.resource == "subagent_requests":
-                    raise SubCallError(
-                        f"sub-agent request limit reached, no sub-call was made: {exc}. "
-                        "Work with the answers you have, or call FINAL."
-                    ) from None
-                raise SubCallError(f"LLM budget exhausted, no sub-call was made: {exc}") from None
+                    raise SubCallError(_say("request_limit", error=exc)) from None
+                raise SubCallError(_say("budget", error=exc)) from None
             except LLMError as exc:
                 entry.error = str(exc)
-                raise SubCallError(f"sub-call to {self.client.model} failed: {exc}") from None
+                raise SubCallError(_say("failed", model=self.client.model, error=exc)) from None
             finally:
                 entry.duration_s = time.perf_counter() - started
                 self.record(entry)

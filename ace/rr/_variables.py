@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import ast
 
-BUILTIN_NAMES = {
-    "trace": "the trace view (TraceView)",
-    "traces": "the trace as JSON",
-    "tasks": "list of trace views (batches)",
-    "skillbook": "the skillbook as text",
-}
+from ace.prompting import render_prompt
+
+BUILTIN_NAMES = ("trace", "traces", "tasks", "skillbook")
+"""Names every session's kernel holds; ``prompts/rr/kernel_names.j2`` describes each."""
 
 
 class VariableTracker:
@@ -40,8 +38,9 @@ class VariableTracker:
 
     def show(self) -> dict[str, str]:
         """Host side of ``SHOW_VARS()``."""
-        shown = dict(BUILTIN_NAMES)
-        shown.update({n: f"defined in iteration {i}" for n, i in sorted(self.names.items())})
+        shown = {n: render_prompt("rr/kernel_names.j2", part=n) for n in BUILTIN_NAMES}
+        for name, iteration in sorted(self.names.items()):
+            shown[name] = render_prompt("rr/kernel_names.j2", part="defined", iteration=iteration)
         return shown
 
 

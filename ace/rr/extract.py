@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ace._text import clean_json
+from ace.rr._final import REFLECTION_KEYS
 
 _FENCE = re.compile(
     r"(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+.-]*)[^\n]*\n(?P<body>.*?)(?:\n[ \t]*(?P=fence)[ \t]*(?:\n|$)|\Z)",
@@ -23,17 +24,6 @@ _FENCE = re.compile(
 _CODE_LANGS = {"", "python", "py", "python3", "repl", "ipython", "pycon"}
 _MAX_JSON_STARTS = 64  # bounds the quadratic scan on brace-heavy replies
 _FINAL_CALL = re.compile(r"\bFINAL(?:_VAR)?\s*\(")
-REFLECTION_KEYS = frozenset(
-    {
-        "reasoning",
-        "error_identification",
-        "root_cause_analysis",
-        "key_insight",
-        "attribution",
-        "extracted_learnings",
-        "correct_approach",
-    }
-)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ace.errors import BudgetExceededError
+from ace.prompting import render_prompt
 
 CallKind = Literal["main", "sub", "synthesis", "child"]
 """``sub`` is a sub-agent request from kernel code; ``child`` is a charge passed up by a
 child session's ledger (other than its sub-agent requests) or the start of a child."""
+
+
+def _refusal(part: str, **variables: Any) -> str:
+    """Why a reservation was refused (``prompts/rr/budget.j2``): callers and, through
+    sub-call errors and the synthesis request, the model read it."""
+    return render_prompt("rr/budget.j2", part=part, **variables)
 
 
 @dataclass
@@ -76,18 +83,18 @@ class Ledger:
             call_limit = self.max_calls if kind == "synthesis" else self.max_calls - held_back
             if kind == "synthesis" and self._synthesis_used:
                 raise BudgetExceededError(
-                    "the synthesis call was already used",
+                    _refusal("synthesis_used"),
                     resource="calls",
                     spent=self._calls,
                     limit=self.max_calls,
                 )
             if self._calls + 1 > call_limit:
                 raise BudgetExceededError(
-                    f"LLM call budget exhausted: {self._calls} of {self.max_calls} calls used"
-                    + (
-                        " (1 held back for the final synthesis)"
-                        if held_back and kind != "synthesis"
-                        else ""
+                    _refusal(
+                        "calls",
+                        spent=self._calls,
+                        limit=self.max_calls,
+                        held_back=bool(held_back) and kind != "synthesis",
                     ),
                     resource="calls",
                     spent=self._calls,
@@ -99,24 +106,21 @@ class Ledger:
                 and self._sub_calls + 1 > self.max_sub_calls
             ):
                 raise BudgetExceededError(
-                    f"sub-agent request limit reached: {self._sub_calls} of "
-                    f"{self.max_sub_calls} sub-calls used (subagent_max_requests)",
+                    _refusal("sub_calls", spent=self._sub_calls, limit=self.max_sub_calls),
                     resource="subagent_requests",
                     spent=self._sub_calls,
                     limit=self.max_sub_calls,
                 )
             if self.max_tokens is not None and self._tokens + tokens > self.max_tokens:
                 raise BudgetExceededError(
-                    f"token budget: {self._tokens} used + {tokens} reserved for this call "
-                    f"would pass the limit of {self.max_tokens}",
+                    _refusal("tokens", spent=self._tokens, reserved=tokens, limit=self.max_tokens),
                     resource="tokens",
                     spent=self._tokens,
                     limit=self.max_tokens,
                 )
             if self.max_cost_usd is not None and self._cost + cost_usd > self.max_cost_usd:
                 raise BudgetExceededError(
-                    f"cost budget: ${self._cost:.4f} spent + ${cost_usd:.4f} reserved for this "
-                    f"call would pass the limit of ${self.max_cost_usd:.4f}",
+                    _refusal("cost", spent=self._cost, reserved=cost_usd, limit=self.max_cost_usd),
                     resource="cost_usd",
                     spent=self._cost,
                     limit=self.max_cost_usd,

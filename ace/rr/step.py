@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ace.outputs import AgentOutput, ReflectorOutput
+from ace.rr._inputs import SkillbookInfo, TaskInfo
 from ace.rr.config import RRConfig
 from ace.rr.ledger import Ledger
-from ace.rr.session import ProgressEvent, RRResult, RRSession, TaskInfo
+from ace.rr.session import ProgressEvent, RRResult, RRSession
 
 if TYPE_CHECKING:
     from ace.llm import LLMClient
     from ace.pipeline import ACEStepContext
     from ace.traces import Trace
-    from sandbox import Sandbox, SandboxConfig, SandboxPool
+    from sandbox import Kernel, SandboxConfig, SandboxPool
 
 
 class RRStep:
@@ -46,6 +47,11 @@ class RRStep:
     and the synthesis): ``temperature`` over ``config.temperature`` and ``max_tokens`` over
     ``config.main_max_tokens``; a key it does not set falls back to the config field (so
     without settings, nothing changes).
+
+    ``kernel_factory`` makes each session's kernel when the code should run somewhere
+    other than a local ``Sandbox`` (a remote kernel, a container): any ``sandbox.Kernel``.
+    It replaces ``sandbox_config`` and the warm pool; the kernel is closed when the
+    session ends.
     """
 
     requires = frozenset({"trace", "skillbook"})
@@ -59,6 +65,7 @@ class RRStep:
         *,
         sandbox_config: SandboxConfig | None = None,
         model_settings: Mapping[str, Any] | None = None,
+        kernel_factory: Callable[[], Kernel] | None = None,
     ) -> None:
         from ace.llm import LLMClient
         from ace.llm.settings import client_from_settings
@@ -76,6 +83,8 @@ class RRStep:
         self.sub = LLMClient(sub_model, temperature=self.config.subagent_temperature)
         self.prompt_template = prompt_template
         self.sandbox_config = sandbox_config
+        self.kernel_factory = kernel_factory
+        """Makes each session's kernel instead of a ``Sandbox``; None = the sandbox."""
         self.last_result: RRResult | None = None
         self._pools: dict[str, SandboxPool] = {}  # the warm pool, once there is one
         self._pool_lock = threading.Lock()
@@ -92,15 +101,17 @@ class RRStep:
         """Reflect on ``ctx.trace``; a batch trace gives one reflection per task, in order.
 
         With a sample and an Agent answer in the context, those are used as the
-        ``ReflectStep`` would; otherwise question and answer come from the trace.
+        ``ReflectStep`` would; otherwise question and answer come from the trace (both
+        read by ``ace.steps``' one reader of reflection inputs).
         """
-        from ace.steps import ReflectStep
+        from ace.steps._fields import reflect_arguments
 
         if _is_batch(ctx.trace):
             result = self.analyse(ctx.trace, skillbook=ctx.skillbook)
             return ctx.replace(reflections=tuple(result.reflections))
         live = ctx.sample is not None and ctx.agent_output is not None
-        return ReflectStep(self, from_trace=not live)(ctx)
+        reflection = self.reflect(**reflect_arguments(ctx, from_trace=not live, step="RRStep"))
+        return ctx.replace(reflections=(reflection,))
 
     # ------------------------------------------------------------------ reflector protocol
     def reflect(
@@ -126,13 +137,14 @@ class RRStep:
             )
         else:
             normalised = trace if isinstance(trace, Trace) else load_trace(trace)
-        task = TaskInfo(
-            question=question or normalised.question or "",
-            final_answer=agent_output.final_answer or normalised.final_answer or "",
-            ground_truth=ground_truth if ground_truth is not None else normalised.ground_truth,
-            feedback=feedback or normalised.feedback,
+        task = TaskInfo.from_trace(
+            normalised,
+            question=question,
+            final_answer=agent_output.final_answer,
+            ground_truth=ground_truth,
+            feedback=feedback,
         )
-        result = self._session(None).run([normalised], [task], _skillbook_text(skillbook))
+        result = self._session(None).run([normalised], [task], SkillbookInfo.of(skillbook))
         known = set(agent_output.skill_ids)
         result.reflection.skill_tags = [t for t in result.reflection.skill_tags if t.id in known]
         self.last_result = result
@@ -173,17 +185,9 @@ class RRStep:
             if batch
             else [trace if isinstance(trace, Trace) else load_trace(trace)]
         )
-        tasks = [
-            TaskInfo(
-                question=t.question or "",
-                final_answer=t.final_answer or "",
-                ground_truth=t.ground_truth,
-                feedback=t.feedback,
-            )
-            for t in traces
-        ]
+        tasks = [TaskInfo.from_trace(t) for t in traces]
         result = self._session(on_progress).run(
-            traces, tasks, _skillbook_text(skillbook), batch=batch
+            traces, tasks, SkillbookInfo.of(skillbook), batch=batch
         )
         self.last_result = result
         return result
@@ -217,7 +221,7 @@ class RRStep:
             synthesis=self.main.with_observers(LedgerObserver(ledger, "synthesis")),
             config=self.config,
             ledger=ledger,
-            sandbox_factory=self._make_sandbox,
+            kernel_factory=self._make_kernel,
             prompt_template=self.prompt_template,
             on_progress=on_progress,
             depth=depth,
@@ -228,9 +232,13 @@ class RRStep:
             main_max_tokens=self._main_max_tokens,
         )
 
-    def _make_sandbox(self) -> Sandbox:
-        """A started sandbox for one session: from the warm pool, or started cold."""
+    def _make_kernel(self) -> Kernel:
+        """The kernel of one session: the user's factory's, or a ``Sandbox`` from the warm
+        pool, or started cold."""
         from sandbox import Sandbox, SandboxConfig, SandboxPool
+
+        if self.kernel_factory is not None:
+            return self.kernel_factory()
 
         config = self.sandbox_config or SandboxConfig(
             timeout_s=self.config.timeout,
@@ -263,10 +271,6 @@ def _close_pools(pools: dict[str, SandboxPool]) -> None:
     for pool in list(pools.values()):
         pool.close()
     pools.clear()
-
-
-def _skillbook_text(skillbook: Any) -> str:
-    return skillbook.as_prompt() if skillbook is not None else "(no skillbook)"
 
 
 def _is_batch(trace: Any) -> bool:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ace.environments import Sample
 from ace.errors import PipelineContractError
+from ace.outputs import AgentOutput
 from ace.pipeline.context import ACEStepContext
 
 T = TypeVar("T")
@@ -43,3 +44,48 @@ def trace_attr(trace: object, name: str) -> object:
     if isinstance(trace, dict):
         return trace.get(name)
     return getattr(trace, name, None)
+
+
+def reflect_arguments(ctx: ACEStepContext, *, from_trace: bool, step: str) -> dict[str, Any]:
+    """The keyword arguments of ``reflector.reflect`` for this context, read in one place
+    for every step that reflects (``ReflectStep``, ``RRStep``).
+
+    Live (``from_trace=False``): the sample's question, the Agent's answer, ground truth
+    and feedback from the ``environment_result`` (ground truth falls back to the sample's,
+    feedback to a trace dict's ``feedback``), and the context's trace unless it is only the
+    attempt record ``EvaluateStep`` builds. From a trace: question, final answer, ground
+    truth and feedback are the trace's own fields (object attributes or dict keys), where
+    present. ``step`` names the caller in contract errors.
+    """
+    from ace.steps.evaluate import is_attempt_record
+
+    skillbook = need(ctx.skillbook, "skillbook", step)
+    if from_trace:
+        trace = need(ctx.trace, "trace", step)
+        return {
+            "question": _text(trace_attr(trace, "question")),
+            "agent_output": AgentOutput(final_answer=_text(trace_attr(trace, "final_answer"))),
+            "skillbook": skillbook,
+            "ground_truth": _text(trace_attr(trace, "ground_truth")) or None,
+            "feedback": _text(trace_attr(trace, "feedback")) or None,
+            "trace": trace,
+        }
+    sample = need(ctx.sample, "sample", step)
+    env = ctx.environment_result
+    return {
+        "question": sample.question,
+        "agent_output": need(ctx.agent_output, "agent_output", step),
+        "skillbook": skillbook,
+        "ground_truth": (env.ground_truth if env else None) or sample.ground_truth,
+        "feedback": env.feedback if env else _feedback_of(ctx.trace),
+        "trace": None if is_attempt_record(ctx.trace) else ctx.trace,
+    }
+
+
+def _feedback_of(trace: object) -> str | None:
+    value = trace.get("feedback") if isinstance(trace, dict) else None
+    return str(value) if value else None
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)

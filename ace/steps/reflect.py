@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from ace.errors import UsageError
-from ace.outputs import AgentOutput
 from ace.pipeline.context import ACEStepContext
 from ace.pipeline.protocol import ReflectorLike
-from ace.steps._fields import need, trace_attr
-from ace.steps.evaluate import is_attempt_record
+from ace.steps._fields import reflect_arguments
 
 _LIVE = frozenset({"sample", "agent_output", "skillbook"})
 _TRACE = frozenset({"trace", "skillbook"})
@@ -47,35 +45,6 @@ class ReflectStep:
                 "ReflectStep has no reflector: pass one, or drop this step as in "
                 "learning_tail(None, skill_manager, skillbook)[1:] after your own reflecting step"
             )
-        skillbook = need(ctx.skillbook, "skillbook", "ReflectStep")
-        if self.from_trace:
-            trace = need(ctx.trace, "trace", "ReflectStep")
-            reflection = self.reflector.reflect(
-                question=_text(trace_attr(trace, "question")) or "",
-                agent_output=AgentOutput(final_answer=_text(trace_attr(trace, "final_answer"))),
-                skillbook=skillbook,
-                ground_truth=_text(trace_attr(trace, "ground_truth")) or None,
-                feedback=_text(trace_attr(trace, "feedback")) or None,
-                trace=trace,
-            )
-        else:
-            sample = need(ctx.sample, "sample", "ReflectStep")
-            env = ctx.environment_result
-            reflection = self.reflector.reflect(
-                question=sample.question,
-                agent_output=need(ctx.agent_output, "agent_output", "ReflectStep"),
-                skillbook=skillbook,
-                ground_truth=(env.ground_truth if env else None) or sample.ground_truth,
-                feedback=env.feedback if env else _feedback_of(ctx.trace),
-                trace=None if is_attempt_record(ctx.trace) else ctx.trace,
-            )
+        arguments = reflect_arguments(ctx, from_trace=self.from_trace, step="ReflectStep")
+        reflection = self.reflector.reflect(**arguments)
         return ctx.replace(reflections=(reflection,))
-
-
-def _feedback_of(trace: object) -> str | None:
-    value = trace.get("feedback") if isinstance(trace, dict) else None
-    return str(value) if value else None
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any
 
@@ -16,12 +15,10 @@ from ace.testing.models import (
     Reply,
     ScriptError,
     _ScriptedBase,
-    estimate_tokens,
     lookup,
 )
 
 litellm: Any = _litellm.load()
-_lock = threading.Lock()
 
 _NAMED_PARAMS = ("max_tokens", "temperature", "response_format")
 
@@ -42,15 +39,6 @@ class ScriptedProvider(litellm.CustomLLM):  # type: ignore[misc]
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
         return _fill(kwargs["model_response"], model, request, reply)
-
-
-def ensure_registered(module: Any) -> None:
-    """Add the provider to ``litellm.custom_provider_map`` unless it is there."""
-    with _lock:
-        if not any(item.get("provider") == PROVIDER for item in module.custom_provider_map):
-            module.custom_provider_map.append(
-                {"provider": PROVIDER, "custom_handler": ScriptedProvider()}
-            )
 
 
 def _answer(kwargs: dict[str, Any]) -> tuple[_ScriptedBase, RecordedRequest, Reply]:
@@ -92,6 +80,8 @@ def _answer(kwargs: dict[str, Any]) -> tuple[_ScriptedBase, RecordedRequest, Rep
 
 
 def _fill(response: Any, model: _ScriptedBase, request: RecordedRequest, reply: Reply) -> Any:
+    from ace.rr._metering import estimate_tokens
+
     prompt = (
         reply.prompt_tokens
         if reply.prompt_tokens is not None

@@ -27,7 +27,6 @@ Vector = Sequence[float]
 _registry: dict[str, ScriptedEmbeddingModel] = {}
 _registry_lock = threading.Lock()
 _counter = itertools.count(1)
-_hook_installed = False
 
 
 class ScriptedEmbeddingModel:
@@ -147,21 +146,7 @@ def _provider_class(litellm: Any) -> type[Any]:
     return ScriptedEmbeddingProvider
 
 
-def _ensure_registered(litellm: Any) -> None:
-    with _registry_lock:
-        providers = litellm.custom_provider_map
-        if not any(item.get("provider") == EMBEDDING_PROVIDER for item in providers):
-            providers.append(
-                {"provider": EMBEDDING_PROVIDER, "custom_handler": _provider_class(litellm)()}
-            )
-
-
 def _register_when_litellm_loads() -> None:
-    global _hook_installed
-    from ace.llm import _litellm
+    from ace.replay._register import register_provider
 
-    if _litellm.is_loaded():
-        _ensure_registered(_litellm.load())
-    elif not _hook_installed:
-        _hook_installed = True
-        _litellm.on_load(_ensure_registered)
+    register_provider(EMBEDDING_PROVIDER, lambda litellm: _provider_class(litellm)())

@@ -9,10 +9,9 @@ routes it to ``ace.testing``'s custom provider. Every request is recorded.
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal
 
@@ -32,7 +31,8 @@ class Reply:
     """The reply's content."""
     _: KW_ONLY
     prompt_tokens: int | None = None
-    """Reported prompt tokens; default: characters of the request's messages // 4."""
+    """Reported prompt tokens; default: characters of the request's messages // 4
+    (``ace.rr._metering.estimate_tokens``)."""
     completion_tokens: int | None = None
     """Reported completion tokens; default: ``len(text) // 4``."""
     delay_s: float | None = None
@@ -225,30 +225,13 @@ class FunctionModel(_ScriptedBase):
         return Reply(result) if isinstance(result, str) else result
 
 
-def estimate_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
-    """The default prompt-token count: characters of the message contents // 4."""
-    return sum(len(str(m.get("content") or "")) for m in messages) // 4
-
-
-_hook_installed = False
-
-
 def _register_provider_when_litellm_loads() -> None:
-    global _hook_installed
-    from ace.llm import _litellm
+    from ace.replay._register import register_provider
 
-    if "litellm" in sys.modules and not _litellm.is_loaded():
-        _litellm.load()  # already imported by someone else: cheap
-    if _litellm.is_loaded():
-        from ace.testing._provider import ensure_registered
-
-        ensure_registered(_litellm.load())
-    elif not _hook_installed:
-        _hook_installed = True
-        _litellm.on_load(_on_litellm_load)
+    register_provider(PROVIDER, _scripted_handler)
 
 
-def _on_litellm_load(litellm: Any) -> None:
-    from ace.testing._provider import ensure_registered
+def _scripted_handler(litellm: Any) -> Any:
+    from ace.testing._provider import ScriptedProvider
 
-    ensure_registered(litellm)
+    return ScriptedProvider()
