@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ace.cli._service import add_service_commands
 
     add_service_commands(commands)
+    from ace.cli._serve import add_serve_commands
+
+    add_serve_commands(commands)
     return parser
 
 

@@ -1,0 +1,182 @@
+"""``embed_prompt``'s ranking, fast: the same order as ``ace.service.relevance.top_skills``
+without loading the playbook on every request.
+
+Per request it reads the playbook's version and the database's full-text scores for the
+prompt, in one read transaction. The rest (the active skills, their evidence, and the
+order in which unmatched skills fill the remaining places) is kept per playbook and
+version, rebuilt in that same transaction when the version moved. So an answer always
+matches the version the scores were read at. A store with an embedding model ranks through
+``top_skills`` itself (the cache only covers the text ranking).
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ace.service.relevance import EVIDENCE_WEIGHT, evidence_of, query_terms
+
+if TYPE_CHECKING:
+    from ace.service.store import Store
+    from ace.skillbook import Skill
+
+_SQL = {
+    # The same ranking as relevance._text_scores (kept equal by the API's tests).
+    "sqlite": {
+        "playbook": "SELECT pk, version FROM playbooks "
+        "WHERE tenant_id = :tenant AND playbook_id = :playbook_id",
+        "scores": "SELECT rowid, -bm25(skills_fts, 1.0, 0.5, 0.0) FROM skills_fts "
+        "WHERE skills_fts MATCH :match",
+    },
+    "postgresql": {
+        "playbook": "SELECT pk, version FROM playbooks "
+        "WHERE tenant_id = %(tenant)s AND playbook_id = %(playbook_id)s",
+        # The query is parsed once (MATERIALIZED): written inline with a bound parameter,
+        # PostgreSQL parsed and stemmed it again for every row (15x slower at 1,000 skills).
+        "scores": "WITH q AS MATERIALIZED (SELECT to_tsquery('english', %(query)s) AS query) "
+        "SELECT s.pk, ts_rank(s.search, q.query) FROM skills s, q "
+        "WHERE s.playbook_pk = %(pk)s AND s.search @@ q.query",
+    },
+}
+
+
+def _score_params(dialect: str, playbook_pk: int, terms: list[str]) -> dict[str, object]:
+    if dialect == "sqlite":
+        words = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        return {"match": f"scope : p{playbook_pk} AND {{content section}} : ({words})"}
+    return {"query": " | ".join(terms), "pk": playbook_pk}
+
+
+CACHED_PLAYBOOKS = 256
+"""Playbooks whose ranking data a server keeps (least recently used dropped first)."""
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    playbook_pk: int
+    version: int
+    skills: dict[int, Skill]
+    """Active skills by row pk."""
+    keys: dict[int, tuple[float, int, int]]
+    """(evidence, helpful, position) per active skill: the tie-breakers of the ranking."""
+    fill: list[int]
+    """Active skills' pks, best first when none matches the text."""
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """What ``embed_prompt`` embeds: the skills, and the version they were read at."""
+
+    skills: list[Skill]
+    version: int
+
+
+class Ranker:
+    """Ranks a playbook's skills for a prompt; thread-safe, one per server."""
+
+    def __init__(self, store: Store, *, capacity: int = CACHED_PLAYBOOKS) -> None:
+        self.store = store
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, str], _Ranking] = OrderedDict()
+
+    def top(self, tenant: str, playbook_id: str, prompt: str, k: int) -> Ranked:
+        """The ``k`` skills most relevant to ``prompt``; creates the playbook when missing."""
+        store = self.store
+        if store.embedding_model is not None:
+            info = store.get_playbook(tenant, playbook_id) or store.ensure_playbook(
+                tenant, playbook_id
+            )
+            ranked = store.top_skills(tenant, playbook_id, prompt, k)
+            return Ranked([r.skill for r in ranked], info.version)
+        terms = query_terms(prompt)
+        sql = _SQL[store.dialect]
+        with store._read() as connection:
+            # The two statements of every request go straight to the driver, values bound
+            # as parameters: SQLAlchemy's row handling cost more than the queries did on a
+            # large playbook.
+            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(sql["playbook"], {"tenant": tenant, "playbook_id": playbook_id})
+                row = cursor.fetchone()
+                if row is not None:
+                    pk, version = int(row[0]), int(row[1])
+                    ranking = self._ranking((tenant, playbook_id), pk, version, connection)
+                    scores: dict[int, float] = {}
+                    if terms and ranking.skills:
+                        cursor.execute(sql["scores"], _score_params(store.dialect, pk, terms))
+                        scores = {key: score for key, score in cursor.fetchall() if score > 0}
+                    return Ranked(_order(ranking, scores, k), ranking.version)
+            finally:
+                cursor.close()
+        info = store.ensure_playbook(tenant, playbook_id)  # first use: created empty
+        return Ranked([], info.version)
+
+    def _ranking(self, key: tuple[str, str], pk: int, version: int, connection: object) -> _Ranking:
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None and found.playbook_pk == pk and found.version == version:
+                self._cache.move_to_end(key)
+                return found
+        state = self.store._load_state(connection, pk)  # type: ignore[arg-type]
+        book = state.skillbook()
+        active = sorted(
+            (s for s in state.skills.values() if s.record.get("status", "active") == "active"),
+            key=lambda s: (s.position, s.pk),
+        )
+        skills: dict[int, Skill] = {}
+        keys: dict[int, tuple[float, int, int]] = {}
+        for position, stored in enumerate(active):
+            skill = book.get_skill(stored.record["id"])
+            if skill is None:
+                continue
+            skills[stored.pk] = skill
+            keys[stored.pk] = (evidence_of(skill), skill.helpful, position)
+        fill = sorted(keys, key=lambda pk: keys[pk], reverse=True)
+        built = _Ranking(pk, state.version, skills, keys, fill)
+        with self._lock:
+            self._cache[key] = built
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+        return built
+
+    def forget(self, tenant: str, playbook_id: str) -> None:
+        """Drop a playbook's cached data (after it was deleted)."""
+        with self._lock:
+            self._cache.pop((tenant, playbook_id), None)
+
+
+def _order(ranking: _Ranking, scores: dict[int, float], k: int) -> list[Skill]:
+    # As relevance.top_skills: scores are divided by the best one (inactive skills' matches
+    # included), a match's score is weighted by its evidence, and ties are broken by
+    # (evidence, helpful, position). Every match (score > 0) ranks above every non-match.
+    best = max(scores.values(), default=0.0)
+    keys = ranking.keys
+    active = {pk: score for pk, score in scores.items() if pk in keys}
+    if len(active) > k:
+        # The evidence factor is within (0.75, 1.25), so a match scoring below 0.6 times
+        # the k-th best active score is beaten by at least k others: leave those out
+        # before building sort keys (0.59 leaves room for rounding).
+        floor = heapq.nlargest(k, active.values())[-1] * 0.59
+        active = {pk: score for pk, score in active.items() if score >= floor}
+    matched: list[tuple[tuple[float, float, int, int], int]] = []
+    for pk, score in active.items():
+        net, helpful, position = keys[pk]
+        matched.append(((score / best * (1 + EVIDENCE_WEIGHT * net), net, helpful, position), pk))
+    matched.sort(reverse=True)
+    chosen = [pk for _, pk in matched[:k]]
+    if len(chosen) < k:
+        taken = set(chosen)
+        for pk in ranking.fill:
+            if len(chosen) >= k:
+                break
+            if pk not in taken:
+                chosen.append(pk)
+    return [ranking.skills[pk] for pk in chosen]
+
+
+__all__ = ["CACHED_PLAYBOOKS", "Ranked", "Ranker"]
