@@ -94,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "ACEModelConfig": "ace.config",
     "ModelValidationError": "ace.errors",
     "wrap_skillbook_context": "ace.integrations",
+    "LearningLoop": "ace.learning_loop",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -151,6 +152,7 @@ if TYPE_CHECKING:
         UsageError as UsageError,
     )
     from ace.integrations import wrap_skillbook_context as wrap_skillbook_context
+    from ace.learning_loop import LearningLoop as LearningLoop
     from ace.outputs import (
         AgentOutput as AgentOutput,
         Attribution as Attribution,

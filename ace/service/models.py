@@ -250,3 +250,186 @@ class SkillEmbedding(Base):
     model: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     vector: Mapped[list[float]] = mapped_column(JSONType)
+
+
+class ApiKey(Base):
+    """An API key of the HTTP service (revision 0003): a tenant's, stored as the SHA-256 of
+    its token; ``prefixes`` (empty: any) limits the playbook ids it may use."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="uq_api_keys_token_hash"),
+        Index("ix_api_keys_tenant", "tenant_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """The key's public id (the token's second part, shown by ``ace keys list``)."""
+    tenant_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("tenants.id", name="fk_api_keys_tenant")
+    )
+    token_hash: Mapped[str] = mapped_column(String(64))
+    """Hex SHA-256 of the whole token; the token itself is never stored."""
+    prefixes: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    name: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    rate_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Requests per minute for this key (None: the server's default)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# --- The learning loop (revision 0004; ``ace.learning_loop``) --------------------------
+# Float and Boolean columns take their type from the annotation (float, bool).
+
+
+class Trajectory(Base):
+    """One run of a task (revision 0004): who ran it, its arguments, outcome, steps and
+    re-learning state. Scoped by ``tenant_id``, then ``user_id`` and ``agent_id``. A learn
+    job is recorded as one too (``origin="learn_job"``, same id as the job)."""
+
+    __tablename__ = "trajectories"
+    __table_args__ = (
+        Index("ix_trajectories_scope", "tenant_id", "user_id", "agent_id", "started_at"),
+        Index("ix_trajectories_relearn", "tenant_id", "relearn_state", "relearn_priority"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("tenants.id", name="fk_trajectories_tenant")
+    )
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    agent_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    origin: Mapped[str] = mapped_column(String(16))
+    """``loop`` (execute_with_learning), ``manual`` (memory API), ``api``, ``learn_job``."""
+    task_description: Mapped[str] = mapped_column(Text)
+    task_type: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    playbook_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    """``running``, ``success``, ``failure``, ``partial`` or ``unknown``."""
+    success_score: Mapped[float | None] = mapped_column(nullable=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    arguments: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    """A stored payload (``ace.learning_loop.payloads``): the task's keyword arguments."""
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    """A stored payload: the task's return value."""
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    traceback: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    """A stored payload: the formatted traceback of the task's exception."""
+    cited_skill_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    """Strategies the task looked up while it ran (shown to the Reflector as cited)."""
+    reflection_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    step_count: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    relearn_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """None (never flagged), ``queued``, ``running``, ``done`` or ``failed``."""
+    relearn_priority: Mapped[float | None] = mapped_column(nullable=True)
+    relearn_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    relearn_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    relearn_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    relearn_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    relearn_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TrajectoryStep(Base):
+    """One step of a trajectory, in order: a decision, action, observation, log record..."""
+
+    __tablename__ = "trajectory_steps"
+    __table_args__ = (
+        UniqueConstraint("trajectory_id", "position", name="uq_trajectory_steps_position"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trajectory_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("trajectories.id", ondelete="CASCADE", name="fk_steps_trajectory")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    """The text, or its preview when it is in the backend (``payload_ref``)."""
+    payload_ref: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrajectoryFeedback(Base):
+    """Feedback on a trajectory (score in [0, 1]) and the re-learning priority it gave."""
+
+    __tablename__ = "trajectory_feedback"
+    __table_args__ = (Index("ix_trajectory_feedback_trajectory", "tenant_id", "trajectory_id"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("tenants.id", name="fk_feedback_tenant")
+    )
+    trajectory_id: Mapped[str] = mapped_column(
+        String(36),
+        ForeignKey("trajectories.id", ondelete="CASCADE", name="fk_feedback_trajectory"),
+    )
+    score: Mapped[float] = mapped_column()
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    priority: Mapped[float] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MemoryRow(Base):
+    """A memory (a reflection, an experience, a consolidation of others) with its
+    importance; ``sources`` lists what it came from (trajectories, memories)."""
+
+    __tablename__ = "memories"
+    __table_args__ = (
+        Index("ix_memories_scope", "tenant_id", "user_id", "state", "importance"),
+        Index("ix_memories_trajectory", "trajectory_id"),
+        Index("ix_memories_consolidated_into", "consolidated_into"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("tenants.id", name="fk_memories_tenant")
+    )
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    agent_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    memory_type: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    """``active``, ``consolidated`` (merged into ``consolidated_into``) or ``restored``
+    (a consolidation that was undone)."""
+    content: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    importance: Mapped[float] = mapped_column()
+    reuse_count: Mapped[int] = mapped_column(Integer, default=0)
+    trajectory_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    playbook_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    consolidated_into: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    sources: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StrategyEvidence(Base):
+    """What one trajectory says about one strategy (skill) of a playbook: ``supports``
+    (its reflection added, updated or tagged it helpful), ``opposes`` (tagged it harmful)
+    or ``neutral``; ``tags`` counts the counter increments it caused."""
+
+    __tablename__ = "strategy_evidence"
+    __table_args__ = (
+        UniqueConstraint("playbook_pk", "skill_id", "trajectory_id", name="uq_strategy_evidence"),
+        Index("ix_strategy_evidence_trajectory", "tenant_id", "trajectory_id"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("tenants.id", name="fk_strategy_evidence_tenant")
+    )
+    playbook_pk: Mapped[int] = mapped_column(
+        Integer,
+        ForeignKey("playbooks.pk", ondelete="CASCADE", name="fk_strategy_evidence_playbook"),
+    )
+    """The playbook row (a playbook deleted and created again starts without evidence)."""
+    skill_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    trajectory_id: Mapped[str] = mapped_column(String(36))
+    memory_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    stance: Mapped[str] = mapped_column(String(16))
+    tags: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -297,6 +297,70 @@ class Store:
                 ).scalars()
             )
 
+    def playbook_page(
+        self,
+        tenant: str | None,
+        *,
+        after: str | None = None,
+        limit: int = 100,
+        prefixes: Sequence[str] = (),
+    ) -> list[PlaybookInfo]:
+        """Up to ``limit`` of the tenant's playbooks, sorted by id, after the id ``after``
+        (a page cursor), only ids starting with one of ``prefixes`` when given."""
+        from sqlalchemy import func, or_, select
+
+        tenant = tenant_of(tenant)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise UsageError(f"limit must be an integer >= 1, got {limit!r}")
+        active = (
+            select(func.count())
+            .select_from(SkillRow)
+            .where(SkillRow.playbook_pk == Playbook.pk, SkillRow.status == "active")
+            .scalar_subquery()
+        )
+        query = select(
+            Playbook.playbook_id,
+            Playbook.version,
+            Playbook.created_at,
+            Playbook.updated_at,
+            active.label("active"),
+        ).where(Playbook.tenant_id == tenant)
+        if after is not None:
+            query = query.where(Playbook.playbook_id > after)
+        if prefixes:
+            query = query.where(
+                or_(*(Playbook.playbook_id.startswith(p, autoescape=True) for p in prefixes))
+            )
+        with self._read() as connection:
+            rows = connection.execute(query.order_by(Playbook.playbook_id).limit(limit)).all()
+        return [
+            PlaybookInfo(
+                tenant, row.playbook_id, row.version, int(row.active), row.created_at,
+                row.updated_at,
+            )
+            for row in rows
+        ]  # fmt: skip
+
+    def delete_playbook(self, tenant: str | None, playbook_id: str) -> bool:
+        """Delete the playbook with its skills, history and jobs (a worker still running one
+        of them loses its claim); False when the tenant has no such playbook."""
+        from sqlalchemy import delete
+
+        tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
+        with self._write() as connection:
+            pk = self._playbook_pk(connection, tenant, playbook_id)
+            if pk is None:
+                return False
+            connection.execute(delete(Playbook).where(Playbook.pk == pk))
+        return True
+
+    def history_entry(
+        self, tenant: str | None, playbook_id: str, version: int
+    ) -> HistoryEntry | None:
+        """The playbook's change that produced ``version``, or None."""
+        found = self.history(tenant, playbook_id, since_version=version - 1, limit=1)
+        return found[0] if found and found[0].version == version else None
+
     def _load_state(self, connection: Connection, playbook_pk: int) -> _State:
         from sqlalchemy import select
 
@@ -739,9 +803,15 @@ class Store:
             )
 
     def history(
-        self, tenant: str | None, playbook_id: str, *, since_version: int = 0
+        self,
+        tenant: str | None,
+        playbook_id: str,
+        *,
+        since_version: int = 0,
+        limit: int | None = None,
     ) -> list[HistoryEntry]:
-        """The playbook's changes after ``since_version``, oldest first."""
+        """The playbook's changes after ``since_version``, oldest first (the first ``limit``
+        of them when given)."""
         from sqlalchemy import select
 
         tenant, playbook_id = tenant_of(tenant), check_id("playbook_id", playbook_id)
@@ -749,11 +819,12 @@ class Store:
             pk = self._playbook_pk(connection, tenant, playbook_id)
             if pk is None:
                 return []
-            rows = connection.execute(
+            query = (
                 select(PlaybookVersion)
                 .where(PlaybookVersion.playbook_pk == pk, PlaybookVersion.version > since_version)
                 .order_by(PlaybookVersion.version)
-            ).all()
+            )
+            rows = connection.execute(query if limit is None else query.limit(limit)).all()
         return [
             HistoryEntry(
                 version=r.version,
@@ -870,6 +941,12 @@ class Store:
                         available_at=now,
                     )
                 )
+                from ace.learning_loop._jobs import record_submitted  # a trajectory per job
+
+                record_submitted(
+                    connection, tenant=tenant, job_id=job_id, playbook_id=playbook_id,
+                    request=parsed, now=now,
+                )  # fmt: skip
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -1124,6 +1201,9 @@ class Store:
                     claim_token=None,
                 )
             )
+            from ace.learning_loop._jobs import record_processed  # its trajectory, evidence
+
+            record_processed(self, connection, claim, applied, summary)
         return applied
 
     def fail_job(

@@ -1,0 +1,74 @@
+"""The learning loop: tasks run as recorded trajectories, reflected on, curated into
+playbooks; delayed feedback re-learns; low-importance memories are consolidated.
+
+::
+
+    from ace.learning_loop import LearningLoop
+
+    loop = LearningLoop(store, None, "openai/gpt-4o-mini", user_id="u1", tenant_id="acme")
+    result = loop.execute_with_learning("Process customer data", task, playbook_id="data")
+    loop.get_playbook_strategies("data", "Process customer cust_9", strategy_type="helpful")
+
+Needs the ``service`` extra (the loop keeps its state in the service store). Names are
+imported lazily: importing ``ace.learning_loop`` loads no database code, and
+``ace.learning_loop.formulas`` (the scoring rules) never does.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "LearningLoop": "ace.learning_loop.loop",
+    "LoopMemory": "ace.learning_loop.loop",
+    "TrajectoryHandle": "ace.learning_loop.loop",
+    "current_trajectory_id": "ace.learning_loop.loop",
+    "ContentStore": "ace.learning_loop.payloads",
+    "LocalContentStore": "ace.learning_loop.payloads",
+    "INLINE_LIMIT_BYTES": "ace.learning_loop.payloads",
+    "NotFoundError": "ace.learning_loop.records",
+    "LEARN_JOB_USER": "ace.learning_loop.records",
+}
+
+__all__ = [
+    "INLINE_LIMIT_BYTES",
+    "LEARN_JOB_USER",
+    "ContentStore",
+    "LearningLoop",
+    "LocalContentStore",
+    "LoopMemory",
+    "NotFoundError",
+    "TrajectoryHandle",
+    "current_trajectory_id",
+]
+
+_NEEDS_DATABASE = {"ace.learning_loop.loop"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ace.learning_loop' has no attribute {name!r}")
+    if module in _NEEDS_DATABASE:
+        from ace.service._db import require_service_extra
+
+        require_service_extra()
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from ace.learning_loop.loop import (
+        LearningLoop,
+        LoopMemory,
+        TrajectoryHandle,
+        current_trajectory_id,
+    )
+    from ace.learning_loop.payloads import INLINE_LIMIT_BYTES, ContentStore, LocalContentStore
+    from ace.learning_loop.records import LEARN_JOB_USER, NotFoundError
