@@ -3,8 +3,9 @@ in and out, so agents in any language use the same trajectories, steps, feedback
 strategies as ``LearningLoop``.
 
 Each function takes the ``Store`` and the tenant (from the caller's API key; None is the
-``default`` tenant), validates its body (a mapping; a problem is a ``UsageError`` naming
-each bad field: answer 400) and scopes every read and write by the tenant, then the
+``default`` tenant), validates its body (a mapping, or the body's model already validated
+by the HTTP layer; a problem is a ``UsageError`` naming
+each bad field: answer 422) and scopes every read and write by the tenant, then the
 body's ``user_id`` and optional ``agent_id`` (``records`` says who sees what); an id
 outside that scope is a ``NotFoundError`` (answer 404), like an id that does not exist.
 Payloads larger than ``payloads.INLINE_LIMIT_BYTES`` go to ``backend`` (default: a
@@ -163,7 +164,7 @@ def _backend(store: Store, backend: Any) -> ContentStore:
 
 
 def start_trajectory(
-    store: Store, tenant: str | None, body: Mapping[str, Any], *, backend: Any = None
+    store: Store, tenant: str | None, body: Mapping[str, Any] | BaseModel, *, backend: Any = None
 ) -> dict[str, Any]:
     """Start a running trajectory: ``{"trajectory_id", "status": "running"}``."""
     parsed = parse(StartTrajectory, body)
@@ -189,7 +190,7 @@ def append_steps(
     store: Store,
     tenant: str | None,
     trajectory_id: str,
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | BaseModel,
     *,
     backend: Any = None,
 ) -> dict[str, Any]:
@@ -211,7 +212,7 @@ def complete_trajectory(
     store: Store,
     tenant: str | None,
     trajectory_id: str,
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | BaseModel,
     *,
     backend: Any = None,
 ) -> dict[str, Any]:
@@ -282,7 +283,7 @@ def list_trajectories(
 
 
 def add_feedback(
-    store: Store, tenant: str | None, trajectory_id: str, body: Mapping[str, Any]
+    store: Store, tenant: str | None, trajectory_id: str, body: Mapping[str, Any] | BaseModel
 ) -> dict[str, Any]:
     """Feedback on a trajectory; queued for re-learning by the documented priority rule
     (``formulas.relearn_priority``)."""
@@ -299,7 +300,7 @@ def add_feedback(
 
 
 def get_strategies(
-    store: Store, tenant: str | None, playbook_id: str, body: Mapping[str, Any]
+    store: Store, tenant: str | None, playbook_id: str, body: Mapping[str, Any] | BaseModel
 ) -> dict[str, Any]:
     """``{"playbook_id", "strategies": [{"pattern", "context", "confidence",
     "evidence_count", "category", "skill_id", "relevance"}]}`` for a task."""
@@ -329,7 +330,7 @@ def get_playbook_strategies(store: Store, tenant: str | None, playbook_id: str) 
 def process_learning_queue(
     store: Store,
     tenant: str | None,
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | BaseModel,
     *,
     llm_provider: Any,
     backend: Any = None,

@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ace.errors import InputError, UsageError
+from ace.learning_loop.records import NotFoundError
 from ace.service.api.metrics import CONTENT_TYPE, Metrics, job_counts
 from ace.service.api.middleware import (
     PRINCIPAL,
@@ -301,11 +302,14 @@ def create_app(
     metrics: Metrics | None = None,
     keys: KeyRing | None = None,
     default_tenant: str = DEFAULT_TENANT,
+    learning_model: str | None = None,
 ) -> FastAPI:
     """The service's FastAPI app over ``store``. ``pool`` (an in-process ``WorkerPool``)
     is woken when a job is queued and reported in ``/metrics`` and ``/readyz``; without one,
     ``ace worker`` processes must run the jobs. Callers without keys are
-    ``default_tenant`` (only while no API key exists)."""
+    ``default_tenant`` (only while no API key exists). ``learning_model`` reflects on the
+    learning loop's queued trajectories (``POST /learning/process``; see
+    ``ace.service.api.learning``)."""
     from ace import __version__
 
     settings = settings or ServiceSettings()
@@ -337,6 +341,10 @@ def create_app(
     async def _on_refused(request: Request, exc: _Refused) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
 
+    @app.exception_handler(NotFoundError)
+    async def _on_not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "message": str(exc)}, status_code=404)
+
     @app.exception_handler(UsageError)
     async def _on_usage(request: Request, exc: UsageError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "message": str(exc)}, status_code=422)
@@ -346,6 +354,9 @@ def create_app(
         return JSONResponse({"detail": str(exc), "message": str(exc)}, status_code=422)
 
     _add_database_errors(app)
+    from ace.service.api.learning import learning_router  # it imports this module
+
+    app.include_router(learning_router(state, model=learning_model))
 
     # -------------------------------------------------------------- the seed's two calls
     @app.post(

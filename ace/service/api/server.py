@@ -97,7 +97,12 @@ class ServiceServer:
                 **(pool_options or {}),
             )
         self.app: FastAPI = create_app(
-            store, settings=self.settings, pool=self.pool, metrics=self.metrics, keys=self.keys
+            store,
+            settings=self.settings,
+            pool=self.pool,
+            metrics=self.metrics,
+            keys=self.keys,
+            learning_model=learner.reflector_model if learner is not None else None,
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

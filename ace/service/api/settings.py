@@ -33,7 +33,8 @@ class ServiceSettings:
     times ``max_text_bytes`` for its other fields, the raw body of that route, which is
     refused (413) before it is parsed; every other text field (``prompt``,
     ``user_message``, ``ground_truth``, ``evaluation``, the instructions) is bounded by
-    ``max_text_bytes``, and an imported skillbook file by ``max_import_bytes``. ``k`` is
+    ``max_text_bytes``, a learning-loop steps body by ``max_trajectory_bytes``, and an
+    imported skillbook file by ``max_import_bytes``. ``k`` is
     1..``max_k``. ``rate_limit`` is requests per minute per API key (a key's own limit
     replaces it; with no keys configured nothing is rate limited). ``cors_origins`` turns
     CORS on for those origins only (``"*"``: any).
@@ -73,6 +74,8 @@ class ServiceSettings:
             return (
                 self.max_trajectory_bytes + LEARN_TEXT_FIELDS * self.max_text_bytes + JSON_ALLOWANCE
             )
+        if path.endswith("/steps"):
+            return self.max_trajectory_bytes + JSON_ALLOWANCE
         if path.endswith("/import"):
             return self.max_import_bytes
         return self.max_text_bytes + JSON_ALLOWANCE
