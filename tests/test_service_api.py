@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _service_support import ServiceTeam, lesson, run_request, wait_for
+from logfire.testing import CaptureLogfire
 
 from ace import Skillbook, UpdateBatch, UpdateOperation
 from ace.client import ACEClient, ACEServiceError, AsyncACEClient
@@ -463,3 +464,22 @@ def test_the_client_reports_the_422_message(server: ServiceServer) -> None:
     assert failed.value.status == 422
     assert "k: k must be between 1 and 100" in str(failed.value)
     assert json.dumps(failed.value.detail)  # the server's field list, as sent
+
+
+def test_a_callers_traceparent_never_parents_the_servers_spans(
+    http: httpx.Client, capfire: CaptureLogfire
+) -> None:
+    """With a tracer provider in the process (logfire configured), a client's trace context
+    header must not place the server's work inside the client's trace."""
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    reply = http.post(
+        "/playbooks/traced/embed_prompt",
+        json={"prompt": "hello"},
+        headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"},
+    )
+    assert reply.status_code == 200, reply.text
+    exported = capfire.exporter.exported_spans_as_dict()
+    ids = {s["context"]["trace_id"] for s in exported} | {
+        (s.get("parent") or {}).get("trace_id") for s in exported
+    }
+    assert int(trace_id, 16) not in ids and trace_id not in str(exported)

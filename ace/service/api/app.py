@@ -294,6 +294,20 @@ def _wants_markdown(accept: str | None) -> bool:
 
 
 # ---------------------------------------------------------------------- the app
+def _without_native_telemetry() -> dict[str, Any]:
+    """FastAPI's own request telemetry switched off, where it has any (0.165 and later).
+
+    Once a process has a tracer provider (logfire configured for the RR's transcripts, for
+    one), it would trace every request and take the caller's ``traceparent`` header as the
+    parent of our spans: an untrusted client would place its requests inside any trace it
+    names. ``/metrics`` counts requests instead."""
+    import inspect
+
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
 def create_app(
     store: Store,
     *,
@@ -326,6 +340,7 @@ def create_app(
         version=__version__,
         description="Playbooks that agents learn from: embed_prompt before inference, "
         "episodes/learn after the run.",
+        **_without_native_telemetry(),
     )
     app.state.ace = state
 
