@@ -6,9 +6,10 @@ or jupyter_client until they are used).
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import TYPE_CHECKING, Any
+
+from ace import _lazy
 
 # logfire registers a pydantic plugin whose import costs ~0.7 s at the first model
 # definition; ACE's own tracing does not need it. Setting the variable yourself (even
@@ -102,12 +103,7 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ace' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(__name__, _EXPORTS, globals(), name)
 
 
 def __dir__() -> list[str]:

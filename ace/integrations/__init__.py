@@ -9,8 +9,9 @@ package needs none of them.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from ace import _lazy
 
 _EXPORTS = {
     "wrap_skillbook_context": "ace.integrations._context",
@@ -30,12 +31,7 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ace.integrations' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(__name__, _EXPORTS, globals(), name)
 
 
 def __dir__() -> list[str]:

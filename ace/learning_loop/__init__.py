@@ -16,8 +16,9 @@ imported lazily: importing ``ace.learning_loop`` loads no database code, and
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from ace import _lazy
 
 _EXPORTS: dict[str, str] = {
     "LearningLoop": "ace.learning_loop.loop",
@@ -46,17 +47,15 @@ __all__ = [
 _NEEDS_DATABASE = {"ace.learning_loop.loop"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ace.learning_loop' has no attribute {name!r}")
+def _require_extra(module: str) -> None:
     if module in _NEEDS_DATABASE:
         from ace.service._db import require_service_extra
 
         require_service_extra()
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+
+
+def __getattr__(name: str) -> Any:
+    return _lazy.load(__name__, _EXPORTS, globals(), name, before=_require_extra)
 
 
 def __dir__() -> list[str]:

@@ -16,8 +16,9 @@ and ``ace.service.markers`` (the embedded playbook format) never does.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from ace import _lazy
 
 _EXPORTS: dict[str, str] = {
     "ALL_TENANTS": "ace.service.store",
@@ -70,17 +71,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ace.service' has no attribute {name!r}")
+def _require_extra(module: str) -> None:
     if module != "ace.service.requests":
         from ace.service._db import require_service_extra
 
         require_service_extra()
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+
+
+def __getattr__(name: str) -> Any:
+    return _lazy.load(__name__, _EXPORTS, globals(), name, before=_require_extra)
 
 
 def __dir__() -> list[str]:

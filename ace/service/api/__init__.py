@@ -16,8 +16,9 @@ imported lazily, so importing this package loads none of them.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from ace import _lazy
 
 _EXPORTS: dict[str, str] = {
     "ServiceServer": "ace.service.api.server",
@@ -30,19 +31,17 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["Metrics", "Principal", "ServiceServer", "ServiceSettings", "create_app"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ace.service.api' has no attribute {name!r}")
+def _require_extras(module: str) -> None:
     if module != "ace.service.api.settings":
         from ace.service._db import require_service_extra
         from ace.service.api.settings import require_http_extra
 
         require_service_extra()
         require_http_extra()
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+
+
+def __getattr__(name: str) -> Any:
+    return _lazy.load(__name__, _EXPORTS, globals(), name, before=_require_extras)
 
 
 def __dir__() -> list[str]:
