@@ -50,6 +50,9 @@ def test_analyse_prints_the_reflection_and_writes_every_file(tmp_path: Path) -> 
     assert len(transcript.iterations[1].subcalls) == 3
     html = page.read_text(encoding="utf-8")
     assert all(f'id="iteration-{i}"' in html for i in (1, 2, 3))
+    # The page opens with the verdict, the label of the labelled trace, and its timeline.
+    assert html.index('id="verdict"') < html.index('id="timeline"') < html.index('id="iteration-1"')
+    assert 'id="verdict-label"' in html and 'class="mark mark-' in html
 
     names = []
     for line in spans.read_text(encoding="utf-8").splitlines():

@@ -34,9 +34,10 @@ def run(args: argparse.Namespace) -> int:
         session_failed,
     )
     from ace.cli._signals import exit_code, terminate_as_interrupt
-    from ace.cli._traces import pick_trace
+    from ace.cli._traces import pick_labelled
 
-    trace = pick_trace(args.trace_file, args.index)
+    item = pick_labelled(args.trace_file, args.index)
+    trace = item.trace  # the labels stay here: only the page shows them
     models = resolve(*configured_models(args.model, args.subagent_model))
     config = rr_config(args, models)
     loading(sys.stderr)
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as interrupt:
         _keep_interrupted(interrupt, save)
         return exit_code(interrupt)
-    saved, page = save_outputs(result, save=save, html=html)
+    saved, page = save_outputs(result, save=save, html=html, trace=trace, labels=item.labels)
     print_result(result, as_json=args.json)
     if saved is not None:
         say(f"transcript: {saved} (view with: ace rr show {saved})")

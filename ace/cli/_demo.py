@@ -63,7 +63,11 @@ def _run_local(trace_path: Path, out: Path) -> int:
     models = resolve("local", None)
     result = run_session(labelled.trace, models, rr_config(argparse.Namespace(), models))
     saved, page = save_outputs(
-        result, save=str(out / "local_transcript.json"), html=str(out / "local_transcript.html")
+        result,
+        save=str(out / "local_transcript.json"),
+        html=str(out / "local_transcript.html"),
+        trace=labelled.trace,
+        labels=labelled.labels,
     )
     print_result(result)
     labels = labelled.labels
@@ -102,7 +106,11 @@ def _run(trace_path: Path, session_path: Path, out: Path) -> int:
     config = RRConfig(max_llm_calls=20, subagent_model=models.subagent_model)
     result = run_session(trace, models, config)
     saved, page = save_outputs(
-        result, save=str(out / "transcript.json"), html=str(out / "transcript.html")
+        result,
+        save=str(out / "transcript.json"),
+        html=str(out / "transcript.html"),
+        trace=trace,
+        labels=labelled.labels,
     )
     print_result(result)
     labels = labelled.labels

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_file(option, chosen)
     assert out is not None
     check_folder("--transcripts", args.transcripts)
+    html = check_file("--html", getattr(args, "html", None))
     if not directory.exists():
         raise CLIError(f"{directory}: no such file or directory")
     label_file = _label_file(args.labels)
@@ -128,6 +129,12 @@ def run(args: argparse.Namespace) -> int:
             f"{args.labels} (listed in the report)"
         )
     print(f"results: {saved}")
+    if html is not None:
+        from ace.cli._eval_report import write_report_page
+
+        folder = Path(args.transcripts) if args.transcripts else None
+        page, _ = write_report_page([(saved.name, report)], html, [folder])
+        print(f"report page: {page}")
     return 0
 
 

@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyse(rr_commands)
     _add_show(rr_commands)
     _add_eval(rr_commands)
+    _add_eval_report(rr_commands)
     _add_traces(commands)
 
     demo = commands.add_parser(
@@ -186,6 +187,12 @@ def _add_show(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("transcript", metavar="TRANSCRIPT.json")
     p.add_argument("--html", metavar="OUT.html", help="write a standalone page (no network needed)")
     p.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="the trace the session analysed: adds its timeline, and its label to the verdict",
+    )
+    p.add_argument("--index", type=_index, metavar="N", help="which trace of --trace (0-based)")
+    p.add_argument(
         "--max-chars",
         type=_positive_int,
         default=4_000,
@@ -228,6 +235,11 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     p.add_argument("--transcripts", metavar="DIR", help="save each RR session's transcript in DIR")
     p.add_argument(
+        "--html",
+        metavar="REPORT.html",
+        help="also write the report as a standalone page (with --transcripts: a page per trace)",
+    )
+    p.add_argument(
         "--labels",
         metavar="GT.json",
         help="labels kept apart from the trajectories: a JSON list of {trajectory_id, "
@@ -242,6 +254,25 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _add_rr_options(p)
     _add_telemetry(p)
     p.set_defaults(handler="ace.cli._eval")
+
+
+def _add_eval_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "eval-report",
+        help="compare results files of ace rr eval, in the terminal or as one HTML page",
+        description="Accuracy by step tolerance (exact to ±5) for each results file, a "
+        "per-trace table, an agent confusion table, cost and time distributions.",
+    )
+    p.add_argument("results", nargs="+", metavar="RESULTS.json", help="files ace rr eval wrote")
+    p.add_argument("--html", metavar="OUT.html", help="write the standalone report page")
+    p.add_argument(
+        "--transcripts",
+        action="append",
+        metavar="DIR",
+        help="where the RR transcripts of the runs are (ace rr eval --transcripts): each "
+        "trace links to its page; once for every results file, or once per file in order",
+    )
+    p.set_defaults(handler="ace.cli._eval_report")
 
 
 def _add_traces(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -274,6 +305,23 @@ def _add_traces(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--with-labels", action="store_true", help="keep each trace's labels beside it"
     )
     convert.set_defaults(handler="ace.cli._traces", action="convert")
+    show = actions.add_parser(
+        "show",
+        help="a trace's timeline: one lane per agent, one mark per step (terminal or page)",
+        description="Draws one trace as a timeline (tool calls and errors marked, the "
+        "labelled step pointed at) in the terminal, or with --html as a standalone page.",
+    )
+    show.add_argument("file", metavar="FILE", help="a trace file (- reads stdin)")
+    show.add_argument("--index", type=_index, metavar="N", help="which trace of FILE (0-based)")
+    show.add_argument("--format", metavar="NAME", help="read with this format, not detected")
+    show.add_argument(
+        "--html",
+        nargs="?",
+        const="",
+        metavar="OUT.html",
+        help="write the page (default name: the trace file's stem with .html, here)",
+    )
+    show.set_defaults(handler="ace.cli._trace_show")
 
 
 def _add_rr_options(p: argparse.ArgumentParser) -> None:

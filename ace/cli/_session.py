@@ -14,7 +14,7 @@ from ace.cli._models import Models
 
 if TYPE_CHECKING:
     from ace.rr import RRConfig, RRResult
-    from ace.traces import Trace
+    from ace.traces import Trace, TraceLabels
 
 _CLEAN_OUTCOMES = frozenset({"final", "direct_json", "synthesis"})
 
@@ -84,10 +84,16 @@ def run_session(
 
 
 def save_outputs(
-    result: RRResult, *, save: str | os.PathLike[str] | None, html: str | os.PathLike[str] | None
+    result: RRResult,
+    *,
+    save: str | os.PathLike[str] | None,
+    html: str | os.PathLike[str] | None,
+    trace: Trace | None = None,
+    labels: TraceLabels | None = None,
 ) -> tuple[Path | None, Path | None]:
     """Write the transcript and its page where asked; a write that fails goes to a rescue
-    file instead (`write_or_rescue`), so nothing paid for is lost."""
+    file instead (`write_or_rescue`), so nothing paid for is lost. The page shows the
+    ``trace``'s timeline and compares the verdict with its ``labels`` when given."""
     from ace.cli._outputs import write_or_rescue
 
     transcript = result.transcript
@@ -100,7 +106,10 @@ def save_outputs(
         from ace.viewer import render_html, write_html
 
         page = write_or_rescue(
-            "page", Path(html), lambda p: write_html(transcript, p), lambda: render_html(transcript)
+            "page",
+            Path(html),
+            lambda p: write_html(transcript, p, trace=trace, labels=labels),
+            lambda: render_html(transcript, trace=trace, labels=labels),
         )
     return saved, page
 

@@ -65,15 +65,20 @@ def iter_argument(file: str, fmt: str | None = None) -> Iterator[LabelledTrace]:
 def pick_trace(file: str, index: int | None) -> Trace:
     """The one trace ``ace rr analyse`` runs on: the file's only trace, or ``--index N``.
     The traces are read one at a time; only the one chosen is kept."""
+    return pick_labelled(file, index).trace
+
+
+def pick_labelled(file: str, index: int | None, fmt: str | None = None) -> LabelledTrace:
+    """The file's only trace, or its ``--index N``, with its labels (as ``pick_trace``)."""
     name = _name(file)
     count = 0
-    chosen: Trace | None = None
+    chosen: LabelledTrace | None = None
     formats: set[str] = set()
-    for position, item in enumerate(iter_argument(file)):
+    for position, item in enumerate(iter_argument(file, fmt)):
         count += 1
         formats.add(item.trace.format)
         if position == (index or 0):
-            chosen = item.trace
+            chosen = item
     if count == 0 or (chosen is None and index is None):
         raise CLIError(f"{name}: no trace files found (.json, .jsonl, .txt, .log)")
     if index is not None:

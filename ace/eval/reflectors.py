@@ -128,9 +128,16 @@ class RRReflector:
         result = self._step.analyse(trace)
         transcript = result.transcript
         if self.transcripts_dir is not None:
-            name = re.sub(r"[^A-Za-z0-9._-]+", "_", trace.id).strip("._") or "trace"
-            transcript.save(self.transcripts_dir / f"{name}.json")
+            transcript.save(self.transcripts_dir / transcript_file_name(trace.id))
         return analysis_of(result.reflection, transcript.usage, transcript.outcome)
+
+
+def transcript_file_name(trace_id: str) -> str:
+    """The file name ``RRReflector`` saves a trace's transcript under: ``<trace id>.json``
+    with every run of characters other than letters, digits, ``.``, ``_`` and ``-`` made
+    one ``_``."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", trace_id).strip("._") or "trace"
+    return f"{name}.json"
 
 
 def analysis_of(

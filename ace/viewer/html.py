@@ -4,6 +4,9 @@ Jinja2 autoescaping escapes every value; the only markup inserted unescaped is
 pygments' highlighting of the (cleaned) code, which pygments itself escapes. The page
 carries a Content-Security-Policy that forbids scripts, frames, fonts, forms and any
 fetch, so even a rendering bug cannot make it run code or reach the network.
+
+The page opens with the verdict card (``verdict.py``) and, when the trace is given,
+its timeline (``timeline.py``, inline SVG drawn on the host), then every iteration.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ace.rr.transcript import Iteration, Transcript
-from ace.viewer._facts import final_status, iteration_cost, iteration_tokens, money, session_facts
+from ace.viewer._facts import final_status, iteration_cost, iteration_tokens, session_facts
 from ace.viewer._sanitize import clean_text, clean_value
+
+if TYPE_CHECKING:
+    from ace.traces import Trace, TraceLabels
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -33,21 +40,27 @@ class _IterationView:
     status: str | None
 
 
-def render_html(transcript: Transcript) -> str:
-    """The transcript as one self-contained HTML document."""
-    import jinja2
+def render_html(
+    transcript: Transcript, *, trace: Trace | None = None, labels: TraceLabels | None = None
+) -> str:
+    """The transcript as one self-contained HTML document.
 
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("ace.viewer", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    template = environment.get_template("transcript.html.j2")
-    return template.render(
+    ``trace`` (the trace the session analysed) adds its timeline with the attributed
+    step marked; ``labels`` (its evaluation labels) add the label to the verdict card,
+    marked as matching the attribution or not.
+    """
+    from ace.viewer._page import render_page
+    from ace.viewer.timeline import build_timeline
+    from ace.viewer.verdict import verdict_of
+
+    verdict = verdict_of(transcript, labels)
+    timeline = build_timeline(trace, highlight=verdict.step) if trace is not None else None
+    return render_page(
+        "transcript.html.j2",
         t=transcript,
-        csp=CONTENT_SECURITY_POLICY,
+        verdict=verdict,
+        timeline=timeline,
+        step_links=timeline is not None and verdict.step == timeline.highlight,
         facts=session_facts(transcript),
         iterations=[_view(it) for it in transcript.iterations],
         final_json=(
@@ -56,17 +69,20 @@ def render_html(transcript: Transcript) -> str:
             else ""
         ),
         isolation=clean_text(json.dumps(transcript.isolation, indent=2, default=str)),
-        money=money,
-        clean=clean_text,
     )
 
 
-def write_html(transcript: Transcript, path: str | os.PathLike[str]) -> Path:
+def write_html(
+    transcript: Transcript,
+    path: str | os.PathLike[str],
+    *,
+    trace: Trace | None = None,
+    labels: TraceLabels | None = None,
+) -> Path:
     """Render and write the page; returns its path."""
-    file = Path(path)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(render_html(transcript), encoding="utf-8")
-    return file
+    from ace.viewer._page import write_page
+
+    return write_page(render_html(transcript, trace=trace, labels=labels), path)
 
 
 def _view(iteration: Iteration) -> _IterationView:
