@@ -17,6 +17,7 @@ SUITES = [
     "sandbox",
     "rr",
     "rr_scale",
+    "batch",
     "trace_streaming",
     "server",
 ]

@@ -5,6 +5,7 @@
     ace rr analyse TRACE_FILE --model M    analyse one failed trace
     ace rr show TRANSCRIPT [--html OUT]    render a saved session
     ace rr eval DIR --model M              score attribution on a labelled set
+    ace rr analyse-batch DIR --jobs N      one session per trace, N at a time, one budget
     ace demo                               the RR on a bundled trace, no API key needed
     ace traces inspect|convert FILE        what a trace file holds, the normalised form
     ace setup | models | validate | config choose and check models, see the configuration

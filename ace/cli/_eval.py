@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from ace.eval import SkippedFile, TraceReflector
+    from ace.eval.scoring import TraceResult
+    from ace.rr.run_ledger import RunLedger
     from ace.traces import LabelledTrace, TraceLabels
 
 
@@ -29,7 +31,6 @@ def run(args: argparse.Namespace) -> int:
     from ace.eval import (
         DEFAULT_TOLERANCES,
         EvalReport,
-        TraceResult,
         evaluate,
         format_report,
         summarise,
@@ -37,12 +38,16 @@ def run(args: argparse.Namespace) -> int:
     from ace.eval.journal import Journal
 
     directory = Path(args.directory)
+    batch = getattr(args, "batch", False)  # ace rr analyse-batch: no labels needed
     if args.resume and args.out and Path(args.resume) != Path(args.out):
         raise CLIError(
             "--resume names the report to continue; leave --out out (or make them equal)"
         )
     option = "--resume" if args.resume else "--out"
-    chosen = args.resume or args.out or f"ace-eval-{directory.name}-{args.reflector}.json"
+    default = f"ace-batch-{directory.name}.json" if batch else None
+    chosen = (
+        args.resume or args.out or default or f"ace-eval-{directory.name}-{args.reflector}.json"
+    )
     out = check_file(option, chosen)
     assert out is not None
     check_folder("--transcripts", args.transcripts)
@@ -50,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if not directory.exists():
         raise CLIError(f"{directory}: no such file or directory")
     label_file = _label_file(args.labels)
-    headers, skipped, places = _load_set(directory, need_labels=label_file is None)
+    headers, skipped, places = _load_set(directory, need_labels=label_file is None and not batch)
     if label_file is not None:
         from ace.eval import apply_label_file
 
@@ -61,21 +66,32 @@ def run(args: argparse.Namespace) -> int:
     items = _TraceSet(headers, places)
     if not items:
         reasons = f" ({len(skipped)} skipped: {skipped[0].reason})" if skipped else ""
-        raise CLIError(
-            f"{directory}: no labelled trace files found (.json, .jsonl, .txt, .log){reasons}"
-        )
-    reflector, model = _reflector(args)
+        kind = "trace" if batch else "labelled trace"
+        raise CLIError(f"{directory}: no {kind} files found (.json, .jsonl, .txt, .log){reasons}")
+    from ace.cli._batch import budget_of, charge_done
+
+    budget = budget_of(args)
+    reflector, model = _reflector(args, budget)
     tolerances = args.tolerance or DEFAULT_TOLERANCES
     settings = _settings(args, directory, model, tolerances)
+    if batch:
+        settings["command"] = "analyse-batch"
     if args.resume:
         journal, done = Journal.resume(out, settings)
+        charge_done(budget, done)
     else:
         journal, done = Journal.start(out, settings), []
     finished: list[TraceResult] = []
+    positions: dict[int, int] = {}  # id(result) -> its input position (jobs finish in any order)
+    from ace.cli._batch import progress_for
+    from ace.executors import LocalExecutor
+
+    progress = progress_for(batch, len(items), budget, done, _Progress)
 
     def on_result(position: int, result: TraceResult) -> None:
         finished.append(result)
-        progress.advance(position, result.trace_id, result.agent_correct, result.step_distance)
+        positions[id(result)] = position
+        progress.advance(position, result)
 
     common = {
         "model": model,
@@ -84,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         "limit": args.limit,
     }
     try:
-        with terminate_as_interrupt(), _Progress(len(items)) as progress:
+        with terminate_as_interrupt(), progress, LocalExecutor(args.jobs) as executor:
             report = evaluate(
                 items,
                 reflector,
@@ -93,10 +109,14 @@ def run(args: argparse.Namespace) -> int:
                 done=done,
                 journal=journal,
                 skipped=skipped,
+                executor=executor,
+                budget=budget,
                 **common,
             )
     except KeyboardInterrupt as interrupt:
         journal.close()
+        _close(reflector)
+        finished.sort(key=lambda r: positions[id(r)])
         partial = EvalReport(
             reflector=reflector.name,
             summary=summarise(finished, tolerances),
@@ -114,13 +134,19 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return exit_code(interrupt)
+    _close(reflector)
     print(format_report(report))
     saved = write_or_rescue(
         "eval-report", out, report.save, lambda: report.model_dump_json(indent=2)
     )
-    journal.close(remove=saved == out)
+    from ace.cli._batch import report_not_run
+
+    not_run = report_not_run(report, out)
+    journal.close(remove=saved == out and not not_run)
     files = sum(1 for item in skipped if item.trace_id is None)
-    if files:
+    if files and batch:
+        print(f"skipped {files} files that are not traces (listed in the report)")
+    elif files:
         print(f"skipped {files} files that are not labelled traces (listed in the report)")
     traces = len(skipped) - files
     if traces:
@@ -272,7 +298,16 @@ def _settings(
     }
 
 
-def _reflector(args: argparse.Namespace) -> tuple[TraceReflector, str | None]:
+def _close(reflector: object) -> None:
+    """Stop the warm kernels of an RR reflector (other reflectors hold none)."""
+    close = getattr(reflector, "close", None)
+    if close is not None:
+        close()
+
+
+def _reflector(
+    args: argparse.Namespace, budget: RunLedger | None = None
+) -> tuple[TraceReflector, str | None]:
     from ace.eval import RandomReflector, RRReflector, SimpleReflector
 
     if args.reflector == "random":
@@ -286,8 +321,11 @@ def _reflector(args: argparse.Namespace) -> tuple[TraceReflector, str | None]:
     else:
         from ace.cli._session import rr_config
 
+        config = rr_config(args, models)
+        warm = min(max(config.warm_kernels, args.jobs), 8)  # RRConfig's bound; more start cold
+        config = config.model_copy(update={"warm_kernels": warm})
         reflector = RRReflector(
-            models.model, rr_config(args, models), transcripts_dir=args.transcripts
+            models.model, config, transcripts_dir=args.transcripts, budget=budget
         )
     return reflector, args.model
 
@@ -331,8 +369,9 @@ class _Progress:
         if self._bar is not None:
             self._bar.stop()
 
-    def advance(self, position: int, name: str, agent_ok: bool, distance: int | None) -> None:
-        """Report one finished trace (``name`` is its id)."""
+    def advance(self, position: int, result: TraceResult) -> None:
+        """Report one finished trace."""
+        name, agent_ok, distance = result.trace_id, result.agent_correct, result.step_distance
         verdict = f"agent {'✓' if agent_ok else '✗'} step {'✓' if distance == 0 else '✗'}"
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=1, description=f"{name}: {verdict}")

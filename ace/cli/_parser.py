@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_show(rr_commands)
     _add_eval(rr_commands)
     _add_eval_report(rr_commands)
+    _add_analyse_batch(rr_commands)
     _add_traces(commands)
 
     demo = commands.add_parser(
@@ -252,6 +253,7 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="continue an interrupted run from the journal beside RESULTS.json (same options)",
     )
     _add_rr_options(p)
+    _add_jobs(p)
     _add_telemetry(p)
     p.set_defaults(handler="ace.cli._eval")
 
@@ -273,6 +275,67 @@ def _add_eval_report(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "trace links to its page; once for every results file, or once per file in order",
     )
     p.set_defaults(handler="ace.cli._eval_report")
+
+
+def _add_jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="analyse N traces at once, each in its own kernel (default 1); the report "
+        "lists them in input order whatever finishes first",
+    )
+
+
+def _add_analyse_batch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "analyse-batch",
+        aliases=["analyze-batch"],
+        help="run the RR on every trace of a folder or file, N at a time, under one budget",
+        description="Runs one Recursive Reflector session per trace (labels not needed) and "
+        "writes the report and journal of ace rr eval; --resume continues it. "
+        "--max-cost-usd and --max-llm-calls-total bound the whole run: once spent, the "
+        "traces left are listed as not run.",
+    )
+    p.add_argument("directory", metavar="DIR|FILE", help="a folder or file of traces")
+    p.add_argument("--model", metavar="M", help=_MODEL_HELP + _FROM_CONFIG)
+    p.add_argument(
+        "--out",
+        metavar="RESULTS.json",
+        help="where to save the results (default: ace-batch-<set>.json)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RESULTS.json",
+        help="continue an interrupted or budget-stopped run from the journal beside "
+        "RESULTS.json (same options; the budget may be raised)",
+    )
+    p.add_argument("--transcripts", metavar="DIR", help="save each session's transcript in DIR")
+    p.add_argument(
+        "--max-cost-usd",
+        type=_positive_float,
+        metavar="X",
+        help="cost limit of the whole run in US dollars (models must have a price)",
+    )
+    p.add_argument(
+        "--max-llm-calls-total",
+        type=_positive_int,
+        metavar="N",
+        help="model calls of the whole run, every session and sub-call included",
+    )
+    _add_rr_options(p)
+    _add_jobs(p)
+    _add_telemetry(p)
+    p.set_defaults(
+        handler="ace.cli._eval",
+        batch=True,
+        reflector="rr",
+        seed=0,
+        limit=None,
+        tolerance=None,
+        labels=None,
+    )
 
 
 def _add_traces(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

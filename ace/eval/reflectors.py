@@ -19,6 +19,7 @@ from ace.outputs import AgentOutput, Attribution, ReflectorOutput
 if TYPE_CHECKING:
     from ace.llm import LLMClient
     from ace.rr import RRConfig
+    from ace.rr.run_ledger import RunLedger
     from ace.traces import Trace
 
 
@@ -106,7 +107,13 @@ class SimpleReflector:
 
 
 class RRReflector:
-    """The Recursive Reflector: one sandboxed session per trace."""
+    """The Recursive Reflector: one sandboxed session per trace.
+
+    Safe to call from several threads at once (each call is its own session and kernel).
+    With a ``budget`` (a ``RunLedger``) every session is also charged to it, so all the
+    sessions of a run share its limits; with a cost limit there, both models must have a
+    price (``ConfigurationError`` otherwise, before any call).
+    """
 
     name = "rr"
 
@@ -116,16 +123,28 @@ class RRReflector:
         config: RRConfig | None = None,
         *,
         transcripts_dir: str | os.PathLike[str] | None = None,
+        budget: RunLedger | None = None,
     ) -> None:
         from ace.rr import RRStep
 
         self._step = RRStep(model, config=config) if config is not None else RRStep(model)
         self.transcripts_dir = Path(transcripts_dir) if transcripts_dir is not None else None
         """Where each session's transcript is saved (``<trace id>.json``), if anywhere."""
+        self.budget = budget
+        """The run ledger every session is charged to besides its own, if any."""
+        if budget is not None and budget.prices_calls:
+            from ace.rr._metering import price
+
+            price(self._step.main.model, 1, 1)  # raises ConfigurationError for unpriced models
+            price(self._step.sub.model, 1, 1)
+
+    def close(self) -> None:
+        """Stop the step's warm kernels."""
+        self._step.close()
 
     def analyse(self, trace: Trace) -> Analysis:
         """Run a session; its ledger gives the calls, tokens and cost."""
-        result = self._step.analyse(trace)
+        result = self._step.analyse(trace, budget=self.budget)
         transcript = result.transcript
         if self.transcripts_dir is not None:
             transcript.save(self.transcripts_dir / transcript_file_name(trace.id))

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +17,10 @@ from ace.eval.journal import Journal
 from ace.eval.reflectors import Analysis, TraceReflector
 from ace.eval.scoring import DEFAULT_TOLERANCES, EvalSummary, TraceResult, score, summarise
 from ace.traces import LabelledTrace
+
+if TYPE_CHECKING:
+    from ace.executors import Executor
+    from ace.rr.run_ledger import RunLedger
 
 
 class SkippedFile(BaseModel):
@@ -42,7 +47,11 @@ class EvalReport(BaseModel):
     """The run was stopped (Ctrl-C, SIGTERM) before every trace was done; `results` holds
     those that were. ``ace rr eval --resume`` continues it."""
     skipped: list[SkippedFile] = Field(default_factory=list)
-    """Files of the set that were not traces (or had no labels), with the reason."""
+    """Files of the set that were not traces (or had no labels), with the reason; and
+    traces not run because the run's budget was spent (``reason`` starts "not run")."""
+    run_usage: dict[str, Any] | None = None
+    """The run ledger's snapshot (calls, tokens, cost of all sessions and the limits) when
+    the run had a run-wide budget."""
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the report as JSON (atomically)."""
@@ -66,6 +75,8 @@ def evaluate(
     done: Sequence[TraceResult] = (),
     journal: Journal | None = None,
     skipped: Sequence[SkippedFile] = (),
+    executor: Executor | None = None,
+    budget: RunLedger | None = None,
 ) -> EvalReport:
     """Analyse and score each trace in order.
 
@@ -74,7 +85,37 @@ def evaluate(
     exception stops the run. Traces with a result in `done` (a resumed run's journal,
     matched by trace id and source) are not analysed again; each new result is appended
     to `journal` as soon as it exists.
+
+    With an ``executor`` the traces run on it, ``executor.jobs`` at a time (see
+    ``ace.eval._parallel``): results are journaled and reported to ``on_result`` as they
+    complete, any exception becomes that trace's failure entry, and the report lists
+    them in input order. ``budget`` (the run ledger the reflector's sessions charge) is
+    asked before each trace starts; once it is spent, the traces left are listed in
+    ``skipped`` as not run.
     """
+    if executor is not None or budget is not None:
+        from ace.eval._parallel import evaluate_on
+
+        ordered, not_run = evaluate_on(
+            executor,
+            items,
+            reflector,
+            done=done,
+            journal=journal,
+            on_result=on_result,
+            budget=budget,
+        )
+        return EvalReport(
+            reflector=reflector.name,
+            model=model,
+            dataset=dataset,
+            seed=seed,
+            limit=limit,
+            summary=summarise(ordered, tolerances),
+            results=ordered,
+            skipped=[*skipped, *not_run],
+            run_usage=budget.snapshot() if budget is not None else None,
+        )
     finished = {(r.trace_id, r.source): r for r in done}
     results: list[TraceResult] = []
     for position, item in enumerate(items):

@@ -5,8 +5,17 @@
 
 from ace.rr.config import RRConfig
 from ace.rr.ledger import Ledger
+from ace.rr.run_ledger import RunLedger
 from ace.rr.session import ProgressEvent, RRResult
 from ace.rr.step import RRStep
 from ace.rr.transcript import Transcript
 
-__all__ = ["Ledger", "ProgressEvent", "RRConfig", "RRResult", "RRStep", "Transcript"]
+__all__ = [
+    "Ledger",
+    "ProgressEvent",
+    "RRConfig",
+    "RRResult",
+    "RRStep",
+    "RunLedger",
+    "Transcript",
+]

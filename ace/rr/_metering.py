@@ -61,7 +61,7 @@ class LedgerObserver:
         )
         tokens = prompt + completion
         cost = 0.0
-        if self.ledger.max_cost_usd is not None:
+        if self.ledger.prices_calls:
             cost = price(info.model, tokens - completion, completion)
         reservation = self.ledger.reserve(self.kind, info.model, tokens=tokens, cost_usd=cost)
         with self._lock:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ace.errors import BudgetExceededError
 from ace.prompting import render_prompt
@@ -28,6 +28,35 @@ def _refusal(part: str, **variables: Any) -> str:
     """Why a reservation was refused (``prompts/rr/budget.j2``): callers and, through
     sub-call errors and the synthesis request, the model read it."""
     return render_prompt("rr/budget.j2", part=part, **variables)
+
+
+class BudgetParent(Protocol):
+    """What a ledger charges besides itself: another ``Ledger`` (a child session's parent)
+    or a ``RunLedger`` (the budget of a whole batch). Every reservation is taken there
+    too, inside the child's lock (child first, then parent: one order, no deadlock)."""
+
+    @property
+    def max_cost_usd(self) -> float | None:
+        """The parent's own cost limit; a limit anywhere up the chain makes calls priced."""
+
+    @property
+    def prices_calls(self) -> bool:
+        """Whether this budget or one above it limits cost (so reservations need a price)."""
+
+    def reserve(
+        self, kind: CallKind, model: str, *, tokens: int = 0, cost_usd: float = 0.0
+    ) -> Reservation:
+        """Claim one call's worst case, or raise ``BudgetExceededError``."""
+
+    def settle(
+        self,
+        reservation: Reservation,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float | None = None,
+    ) -> None:
+        """Replace a reservation by the call's real usage (once)."""
 
 
 @dataclass
@@ -61,8 +90,9 @@ class Ledger:
     max_tokens: int | None = None
     max_cost_usd: float | None = None
     reserve_synthesis: bool = True
-    parent: Ledger | None = None
-    """A child session's ledger charges its parent too, so the session tree shares one budget."""
+    parent: BudgetParent | None = None
+    """A child session's ledger charges its parent too, so the session tree shares one
+    budget; a batch's sessions charge the run's ``RunLedger`` the same way."""
     _calls: int = 0
     _tokens: int = 0
     _cost: float = 0.0
@@ -192,6 +222,13 @@ class Ledger:
             max_cost_usd=None if cost_left is None else max(1e-9, cost_left * share),
             reserve_synthesis=int(calls_left * share) >= 2,
             parent=self,
+        )
+
+    @property
+    def prices_calls(self) -> bool:
+        """Whether a cost limit applies here or up the chain, so calls must be priced."""
+        return self.max_cost_usd is not None or (
+            self.parent is not None and self.parent.prices_calls
         )
 
     @property

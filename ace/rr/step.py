@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ace.outputs import AgentOutput, ReflectorOutput
 from ace.rr._inputs import SkillbookInfo, TaskInfo
 from ace.rr.config import RRConfig
-from ace.rr.ledger import Ledger
+from ace.rr.ledger import BudgetParent, Ledger
 from ace.rr.session import ProgressEvent, RRResult, RRSession
 
 if TYPE_CHECKING:
@@ -163,8 +163,12 @@ class RRStep:
         *,
         skillbook: Any = None,
         on_progress: Callable[[ProgressEvent], None] | None = None,
+        budget: BudgetParent | None = None,
     ) -> RRResult:
         """Analyse a trace, or a batch (a list or ``{"tasks": [...]}``) in one session.
+
+        ``budget`` (a ``RunLedger``) is charged with every call of the session besides the
+        session's own ledger, so many sessions can share one run-wide limit.
 
         ``trace`` may also be a path to a trace file (JSON, JSONL, text log, directory): an
         ``os.PathLike``, or a string without whitespace that has a trace suffix or a path
@@ -186,7 +190,7 @@ class RRStep:
             else [trace if isinstance(trace, Trace) else load_trace(trace)]
         )
         tasks = [TaskInfo.from_trace(t) for t in traces]
-        result = self._session(on_progress).run(
+        result = self._session(on_progress, parent=budget).run(
             traces, tasks, SkillbookInfo.of(skillbook), batch=batch
         )
         self.last_result = result
@@ -204,6 +208,7 @@ class RRStep:
         on_progress: Callable[[ProgressEvent], None] | None,
         ledger: Ledger | None = None,
         depth: int = 0,
+        parent: BudgetParent | None = None,
     ) -> RRSession:
         from ace.rr._metering import LedgerObserver
 
@@ -214,6 +219,7 @@ class RRStep:
                 max_cost_usd=self.config.max_cost_usd,
                 reserve_synthesis=self.config.enable_fallback_synthesis,
                 max_sub_calls=self.config.subagent_max_requests,
+                parent=parent,
             )
         return RRSession(
             main=self.main.with_observers(LedgerObserver(ledger, "main")),

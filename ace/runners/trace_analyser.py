@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ace.pipeline import ACEStepContext, CancellationToken, Pipeline, SampleResult
 from ace.pipeline.protocol import ReflectorLike, SkillManagerLike, StepProtocol
@@ -14,6 +14,9 @@ from ace.runners.base import ACERunner
 from ace.skillbook import Skillbook
 from ace.steps import LoadTracesStep, learning_tail
 from ace.steps.tail import DedupManagerLike
+
+if TYPE_CHECKING:
+    from ace.executors import Executor
 
 
 class TraceAnalyser(ACERunner):
@@ -117,12 +120,24 @@ class TraceAnalyser(ACERunner):
         *,
         wait: bool = True,
         cancel_token: CancellationToken | None = None,
+        executor: Executor | None = None,
     ) -> list[SampleResult[ACEStepContext]]:
         """Learn from ``traces`` (a path, or a list of loaded traces) for ``epochs``.
 
         Every trace is parsed once, before any model call (a bad one raises then), and
         each epoch reuses the parsed traces.
+
+        With an ``executor`` (``LocalExecutor(jobs=4)``, later a Ray one) the reflections
+        run on it, ``jobs`` at a time, each reading the skillbook as it was when the
+        epoch began; the SkillManager and the skillbook updates run here, in input
+        order, so the skillbook is the same whatever order the reflections finish in
+        (see ``ace.runners._parallel``). Results come back in input order.
         """
         from ace.traces import load_traces
 
-        return super().run(load_traces(traces), epochs, wait=wait, cancel_token=cancel_token)
+        loaded = load_traces(traces)
+        if executor is not None:
+            from ace.runners._parallel import run_on_executor
+
+            return run_on_executor(self, loaded, epochs, executor, cancel_token)
+        return super().run(loaded, epochs, wait=wait, cancel_token=cancel_token)
