@@ -13,7 +13,7 @@ $(PY):
 # a dependency's own requirement.
 $(STAMP): pyproject.toml constraints/overrides.txt | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check 'uv>=0.5'
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,service,mcp,langchain]' --override constraints/overrides.txt
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,service,mcp,langchain,browser-use]' --override constraints/overrides.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -21,9 +21,10 @@ setup: $(STAMP)
 # Debian packages the sandbox and the tests need, as command:package pairs (a name starting
 # with "lib" is a shared library, looked up with ldconfig): bubblewrap gives the kernel its
 # namespaces, libseccomp compiles its seccomp filter, chromium renders the HTML transcript
-# in the viewer tests, postgresql is the server the service-store tests start (its binaries
-# live in /usr/lib/postgresql/<version>/bin, off PATH, so the server's path is looked up
-# here). apt-get runs (after an update) only when one is missing; root or sudo is needed.
+# in the viewer tests and is the browser browser-use drives (never a downloaded one),
+# postgresql is the server the service-store tests start (its binaries live in
+# /usr/lib/postgresql/<version>/bin, off PATH, so the server's path is looked up here).
+# apt-get runs (after an update) only when one is missing; root or sudo is needed.
 SYSTEM_PACKAGES := bwrap:bubblewrap libseccomp.so.2:libseccomp2 chromium:chromium \
 	$(or $(firstword $(wildcard /usr/lib/postgresql/*/bin/postgres)),postgres):postgresql
 

@@ -68,6 +68,8 @@ _EXPORTS: dict[str, str] = {
     "ACERunner": "ace.runners",
     "TraceAnalyser": "ace.runners",
     "LangChain": "ace.runners.langchain",
+    "ClaudeCode": "ace.runners.claude_code",
+    "BrowserUse": "ace.runners.browser_use",
     "PipelineContractError": "ace.errors",
     "UsageError": "ace.errors",
     "Branch": "ace.pipeline",
@@ -186,6 +188,8 @@ if TYPE_CHECKING:
         ACERunner as ACERunner,
         TraceAnalyser as TraceAnalyser,
     )
+    from ace.runners.browser_use import BrowserUse as BrowserUse
+    from ace.runners.claude_code import ClaudeCode as ClaudeCode
     from ace.runners.langchain import LangChain as LangChain
     from ace.skillbook import (
         InsightSource as InsightSource,

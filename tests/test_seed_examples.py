@@ -7,13 +7,10 @@ strings ``"gpt-4o-mini"`` / ``"gpt-4o"`` are swapped for a scripted model that a
 through the real litellm path, and the names an example assumes (``skillbook``,
 ``my_agent``, ``samples``, ...) are made by the test before it runs.
 
-Replaced by their closest runnable form (``Example.replaced`` says why):
-
-- 003 "Mixing Integrations": needs browser-use and a real browser
-  (``ace.integrations.browser_use``); the same pipeline shape runs with an execute step
-  and a to-trace step of the test's own.
-
-The Recursive Reflector examples start a real sandboxed kernel.
+The Recursive Reflector examples start a real sandboxed kernel. 003 "Mixing
+Integrations" drives the real browser-use with Debian's chromium, headless; its
+``browser_llm`` is browser-use's own OpenAI client pointed at a scripted server on
+127.0.0.1 (``_browser_support``).
 """
 
 from __future__ import annotations
@@ -217,16 +214,15 @@ results = runner.run(samples)
         "003",
         """
 from ace import Pipeline, learning_tail, Reflector, SkillManager, Skillbook
+from ace.integrations.browser_use import BrowserExecuteStep, BrowserToTrace
 skillbook = Skillbook()
 pipe = Pipeline([
-    MyExecuteStep(),
-    MyToTrace(),
+    BrowserExecuteStep(browser_llm),
+    BrowserToTrace(),
     MyCustomFilterStep(), # your custom step
     *learning_tail(Reflector(llm), SkillManager(llm), skillbook),
 ])
 """,
-        replaced="BrowserExecuteStep(browser_llm)/BrowserToTrace() need browser-use and a real "
-        "browser; the test's own execute and to-trace steps stand in for them",
     ),
     "003 with a runner": Example(
         "003",
@@ -473,17 +469,46 @@ def test_003_build_steps_with_a_custom_step(team: Team, capsys: pytest.CaptureFi
     assert [s.content for s in apply_step.skillbook.skills()] == [team.lesson]
 
 
-def test_003_mixing_integrations_closest_form(team: Team) -> None:
-    ns = run(
-        "003 mixing integrations",
-        team,
-        MyExecuteStep=MyExecuteStep,
-        MyToTrace=MyToTrace,
-        MyCustomFilterStep=MyCustomFilterStep,
-    )
-    ns = run("003 with a runner", team, **ns)
+@pytest.mark.slow
+def test_003_mixing_integrations_with_a_real_browser(
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+    import os
+    import shutil
+
+    from _browser_support import ScriptedBrowserLLM, loopback_chromium, quiet_env, turn
+    from conftest import skip_missing_system_package
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        skip_missing_system_package("chromium", "browser-use drives it")
+    if importlib.util.find_spec("browser_use") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true: browser-use is not installed (make test installs the extra)")
+        pytest.skip("browser-use is not installed: pip install 'ace-rr[browser-use]'")
+    for key, value in quiet_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    # the example builds the default profile: browser-use finds this launcher first
+    browsers = loopback_chromium(tmp_path, chromium)
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(browsers))
+    from browser_use.llm.openai.chat import ChatOpenAI
+
+    answer = turn("answer", {"done": {"text": "4", "success": True}})
+    with ScriptedBrowserLLM([answer]) as server:
+        browser_llm = ChatOpenAI(model="gpt-4o-mini", base_url=server.api_base, api_key="sk-t")
+        ns = run(
+            "003 mixing integrations",
+            team,
+            browser_llm=browser_llm,
+            MyCustomFilterStep=MyCustomFilterStep,
+        )
+        ns = run("003 with a runner", team, **ns)
     (result,) = ns["results"]
-    assert result.ok and [s.content for s in ns["skillbook"].skills()] == [team.lesson]
+    assert (browsers / "launched").exists()
+    assert result.ok and result.context.trace.final_answer == "4"
+    assert "What is 2+2?" in server.requests[0]["messages"][-1]["content"]
+    assert [s.content for s in ns["skillbook"].skills()] == [team.lesson]
 
 
 def test_003_branching_takes_the_last_branch(team: Team) -> None:

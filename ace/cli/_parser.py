@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ace.cli._serve import add_serve_commands
 
     add_serve_commands(commands)
+    from ace.cli._claude_code import add_claude_code_commands
+
+    add_claude_code_commands(commands)
     return parser
 
 

@@ -3,7 +3,9 @@
 ``wrap_skillbook_context`` turns a skillbook into prompt text for any external agent;
 ``ace.integrations.base`` holds the contract (``Integration``) and the steps and runner
 built on it; ``ace.integrations.mcp`` is the MCP server (``ace mcp`` / ``ace-mcp``, the
-``mcp`` extra). Framework modules import their framework lazily, so importing this
+``mcp`` extra); ``langchain``, ``claude_code`` (the ``claude`` CLI and its session files,
+``ace claude-code learn``) and ``browser_use`` (the ``browser-use`` extra) are the
+frameworks. Framework modules import their framework lazily, so importing this
 package needs none of them.
 """
 
@@ -25,6 +27,12 @@ _EXPORTS = {
     "LangChainExecuteStep": "ace.integrations.langchain",
     "LangChainToTrace": "ace.integrations.langchain",
     "LangChainResult": "ace.integrations.langchain",
+    "ClaudeCodeIntegration": "ace.integrations.claude_code",
+    "ClaudeCodeExecuteStep": "ace.integrations.claude_code",
+    "ClaudeCodeToTrace": "ace.integrations.claude_code",
+    "BrowserUseIntegration": "ace.integrations.browser_use",
+    "BrowserExecuteStep": "ace.integrations.browser_use",
+    "BrowserToTrace": "ace.integrations.browser_use",
 }
 
 __all__ = sorted(_EXPORTS)

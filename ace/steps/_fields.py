@@ -52,7 +52,7 @@ def reflect_arguments(ctx: ACEStepContext, *, from_trace: bool, step: str) -> di
 
     Live (``from_trace=False``): the sample's question, the Agent's answer, ground truth
     and feedback from the ``environment_result`` (ground truth falls back to the sample's,
-    feedback to a trace dict's ``feedback``), and the context's trace unless it is only the
+    feedback to the ``feedback`` of a trace dict or ``Trace``), and the context's trace unless it is only the
     attempt record ``EvaluateStep`` builds. From a trace: question, final answer, ground
     truth and feedback are the trace's own fields (object attributes or dict keys), where
     present. ``step`` names the caller in contract errors.
@@ -83,7 +83,9 @@ def reflect_arguments(ctx: ACEStepContext, *, from_trace: bool, step: str) -> di
 
 
 def _feedback_of(trace: object) -> str | None:
-    value = trace.get("feedback") if isinstance(trace, dict) else None
+    from ace.traces import Trace
+
+    value = trace_attr(trace, "feedback") if isinstance(trace, dict | Trace) else None
     return str(value) if value else None
 
 
