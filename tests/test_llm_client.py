@@ -187,7 +187,9 @@ def test_fifty_concurrent_acompletes_overlap() -> None:
 
     responses, elapsed = asyncio.run(run())
     assert sorted(r.text for r in responses) == sorted(f"echo q{i}" for i in range(50))
-    assert elapsed < 0.2 * 3, f"50 calls of 0.2 s took {elapsed:.2f} s: they did not overlap"
+    # One after another they would take 10 s; the bound leaves room for a loaded machine
+    # (how fast they overlap is a benchmark's question: make bench, llm_overhead).
+    assert elapsed < 0.2 * 50 / 2, f"50 calls of 0.2 s took {elapsed:.2f} s: they did not overlap"
 
 
 def test_get_client_accepts_strings_models_and_clients() -> None:

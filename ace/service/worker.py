@@ -291,7 +291,10 @@ class WorkerPool:
             for claim in claims:
                 try:
                     if not self.store.heartbeat(claim, lease_s=self.lease_s):
-                        _log.warning("job %s: lease lost", claim.id)
+                        with self._lock:  # a job that just ended holds no lease either
+                            still_running = claim.id in self._inflight
+                        if still_running:
+                            _log.warning("job %s: lease lost", claim.id)
                 except Exception as exc:
                     self._problem(f"heartbeat failed: {type(exc).__name__}: {exc}")
             if self.retention_days is not None and _now() >= next_purge:
