@@ -15,7 +15,7 @@ from ace import UpdateBatch, UpdateOperation
 from ace.errors import ConfigurationError, UsageError
 from ace.llm.retry import RetryPolicy
 from ace.service import Learner, LearnerConfig, LeaseLostError, Store, WorkerPool
-from ace.service.learner import INSTRUCTIONS_HEADING
+from ace.service.learner import instructions_note
 from ace.service.markers import embed
 from ace.service.models import LearnJob, utcnow
 from ace.testing import Fail
@@ -88,9 +88,12 @@ def test_a_job_reflects_tags_cited_skills_and_curates_its_playbook(service_db_ur
         "unit test failed: expected 42" in reflector_prompt
         and "CORRECT ANSWER\n42" in reflector_prompt
     )
-    assert f"{INSTRUCTIONS_HEADING}\nBlame arithmetic slips first." in reflector_prompt
+    assert instructions_note("Blame arithmetic slips first.") in reflector_prompt
+    assert (
+        "FROM THE TEAM THAT SUBMITTED THIS RUN\nBlame arithmetic slips first." in reflector_prompt
+    )
     assert "Keep every skill under ten words." not in reflector_prompt
-    assert f"{INSTRUCTIONS_HEADING}\nKeep every skill under ten words." in manager_prompt
+    assert instructions_note("Keep every skill under ten words.") in manager_prompt
     assert (
         "PLAYBOOK_BEGIN"
         not in manager_prompt.split("THE TASK THESE REFLECTIONS COME FROM")[1].split(

@@ -8,9 +8,9 @@ import sys
 
 from ace import Skillbook
 from ace.service.markers import (
-    EMPTY_BLOCK,
     PLAYBOOK_BEGIN,
     PLAYBOOK_END,
+    block_intro,
     embed,
     embedded_skill_ids,
     extract_blocks,
@@ -43,7 +43,11 @@ def test_a_block_groups_skills_by_section_with_ids_and_counts() -> None:
     ]
     # the same skill lines as the skillbook's own prompt form
     assert all(line in book().as_prompt().splitlines() for line in lines[2:-1])
-    assert render_block([]) == f"{PLAYBOOK_BEGIN}\n{EMPTY_BLOCK}\n{PLAYBOOK_END}"
+    assert render_block([]) == f"{PLAYBOOK_BEGIN}\n{block_intro(None)}\n{PLAYBOOK_END}"
+    assert block_intro(None) == "(no strategies learned yet)"
+    assert block_intro("a-1") == (
+        "Strategies learned from earlier runs. Cite the ids of those you use, e.g. [a-1]."
+    )
 
 
 def test_embedded_ids_come_back_from_plain_escaped_and_cut_off_text() -> None:

@@ -46,8 +46,6 @@ T = TypeVar("T")
 ReflectorKind = Literal["simple", "rr"]
 REFLECTOR_KINDS: tuple[ReflectorKind, ...] = ("simple", "rr")
 """``simple``: the single-pass Reflector; ``rr``: the Recursive Reflector."""
-INSTRUCTIONS_HEADING = "ADDITIONAL INSTRUCTIONS FROM THE TEAM THAT SUBMITTED THIS RUN"
-"""The heading above a request's additional instructions in a role's prompt."""
 NOT_RECORDED = "(not recorded separately: see the execution trace)"
 
 
@@ -147,6 +145,14 @@ class LearnOutcome:
         }
 
 
+def instructions_note(instructions: str) -> str:
+    """A request's additional instructions as they are added to a role's prompt, under
+    their heading (``prompts/service/instructions.j2``)."""
+    from ace.prompting import render_prompt
+
+    return render_prompt("service/instructions.j2", instructions=instructions.strip()).strip()
+
+
 class _InstructedClient(LLMClient):
     """An ``LLMClient`` that adds a request's additional instructions to every prompt."""
 
@@ -160,7 +166,7 @@ class _InstructedClient(LLMClient):
         return clone
 
     def _add(self, prompt: Prompt) -> Prompt:
-        note = f"{INSTRUCTIONS_HEADING}\n{self.instructions.strip()}"
+        note = instructions_note(self.instructions)
         if isinstance(prompt, str):
             return f"{prompt}\n\n{note}"
         messages = [dict(m) for m in prompt]
@@ -452,7 +458,6 @@ def source_for(job_id: str, question: str) -> dict[str, Any]:
 
 
 __all__: Sequence[str] = [
-    "INSTRUCTIONS_HEADING",
     "REFLECTOR_KINDS",
     "LearnOutcome",
     "Learner",
@@ -460,5 +465,6 @@ __all__: Sequence[str] = [
     "ReflectionFailed",
     "ReflectorKind",
     "classify_failure",
+    "instructions_note",
     "source_for",
 ]

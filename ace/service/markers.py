@@ -19,6 +19,7 @@ exist in the playbook. This module imports nothing heavy.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable
 from typing import Protocol
@@ -27,12 +28,17 @@ PLAYBOOK_BEGIN = "**PLAYBOOK_BEGIN**"
 """The line that opens an embedded playbook."""
 PLAYBOOK_END = "**PLAYBOOK_END**"
 """The line that closes an embedded playbook."""
-BLOCK_INTRO = (
-    "Strategies learned from earlier runs. Cite the ids of those you use, e.g. [{example}]."
-)
-"""The first line inside a block (``{example}`` is the first skill's id)."""
-EMPTY_BLOCK = "(no strategies learned yet)"
-"""The only line of a block without skills."""
+
+
+@functools.lru_cache(maxsize=1024)
+def block_intro(example: str | None) -> str:
+    """The first line inside a block: an introduction citing ``example`` (the first
+    skill's id), or for ``None`` the only line of a block without skills
+    (``prompts/service/playbook_block.j2``; recent lines are kept)."""
+    from ace.prompting import render_prompt
+
+    return render_prompt("service/playbook_block.j2", example=example).strip()
+
 
 _TAGS = ("helpful", "harmful", "neutral")
 _CITATION = re.compile(r"\[([^\[\]\n]{1,200})\]")
@@ -80,10 +86,10 @@ def render_block(skills: Iterable[SkillLike]) -> str:
         by_section.setdefault(skill.section, []).append(skill)
     lines = [PLAYBOOK_BEGIN]
     if not by_section:
-        lines.append(EMPTY_BLOCK)
+        lines.append(block_intro(None))
     else:
         first = next(iter(by_section.values()))[0]
-        lines.append(BLOCK_INTRO.format(example=first.id))
+        lines.append(block_intro(first.id))
         for section, members in by_section.items():
             lines.append(f"## {section or '(no section)'}")
             lines.extend(skill_line(skill) for skill in members)
