@@ -22,9 +22,9 @@ from ace import _lazy
 
 _EXPORTS: dict[str, str] = {
     "LearningLoop": "ace.learning_loop.loop",
-    "LoopMemory": "ace.learning_loop.loop",
-    "TrajectoryHandle": "ace.learning_loop.loop",
-    "current_trajectory_id": "ace.learning_loop.loop",
+    "LoopMemory": "ace.learning_loop.memory",
+    "TrajectoryHandle": "ace.learning_loop.memory",
+    "current_trajectory_id": "ace.learning_loop._recording",
     "ContentStore": "ace.learning_loop.payloads",
     "LocalContentStore": "ace.learning_loop.payloads",
     "INLINE_LIMIT_BYTES": "ace.learning_loop.payloads",
@@ -44,7 +44,11 @@ __all__ = [
     "current_trajectory_id",
 ]
 
-_NEEDS_DATABASE = {"ace.learning_loop.loop"}
+_NEEDS_DATABASE = {
+    "ace.learning_loop.loop",
+    "ace.learning_loop.memory",
+    "ace.learning_loop._recording",  # its recorder holds ``_repo`` rows (SQLAlchemy)
+}
 
 
 def _require_extra(module: str) -> None:
@@ -63,11 +67,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ace.learning_loop.loop import (
-        LearningLoop,
-        LoopMemory,
-        TrajectoryHandle,
-        current_trajectory_id,
-    )
+    from ace.learning_loop._recording import current_trajectory_id
+    from ace.learning_loop.loop import LearningLoop
+    from ace.learning_loop.memory import LoopMemory, TrajectoryHandle
     from ace.learning_loop.payloads import INLINE_LIMIT_BYTES, ContentStore, LocalContentStore
     from ace.learning_loop.records import LEARN_JOB_USER, NotFoundError

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
-from ace.learning_loop import _repo, formulas
+from ace.learning_loop import _repo_memories, formulas
 from ace.learning_loop.records import LEARN_JOB_USER, REFLECTION_TYPE, Scope
 from ace.service.markers import strip_blocks
 from ace.service.models import Trajectory, utcnow
@@ -111,7 +111,7 @@ def record_processed(
     insight = str(summary.get("key_insight") or "").strip()
     memory_id = None
     if insight:
-        memory_id = _repo.insert_memory(
+        memory_id = _repo_memories.insert_memory(
             connection,
             scope,
             memory_type=REFLECTION_TYPE,
@@ -139,13 +139,13 @@ def record_processed(
             },
         )
     )
-    _repo.record_evidence(
+    _repo_memories.record_evidence(
         store,
         connection,
         claim.tenant,
         claim.playbook_pk,
         applied,
-        [_repo.Attribution(claim.id, memory_id)],
+        [_repo_memories.Attribution(claim.id, memory_id)],
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ace.errors import UsageError
-from ace.learning_loop import _repo, formulas
+from ace.learning_loop import _repo_memories, formulas
 
 if TYPE_CHECKING:
     from ace.service.store import Store
@@ -22,10 +22,12 @@ def rate(
 ) -> list[Rated]:
     """Each ``(skill, relevance)`` as ``{"pattern", "context", "confidence",
     "evidence_count", "category", "skill_id", "relevance"}``, in the order given."""
-    evidence = _repo.strategy_evidence(store, tenant, playbook_id, [s.id for s, _ in skills])
+    evidence = _repo_memories.strategy_evidence(
+        store, tenant, playbook_id, [s.id for s, _ in skills]
+    )
     rated: list[Rated] = []
     for skill, relevance in skills:
-        found = evidence.get(skill.id, _repo.SkillEvidence())
+        found = evidence.get(skill.id, _repo_memories.SkillEvidence())
         estimate = formulas.confidence(
             found.items,
             outside_helpful=skill.helpful - found.tags.get("helpful", 0),

@@ -29,284 +29,56 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
-import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from ace.errors import UsageError
-from ace.learning_loop import _repo, _strategies, formulas
-from ace.learning_loop.payloads import (
-    ContentStore,
-    content_store,
-    default_root,
-    pack,
-    pack_text,
-    read_back,
+from ace.learning_loop import _repo, _repo_memories, _strategies
+from ace.learning_loop._helpers import (
+    _await_here,
+    _client,
+    _describe,
+    _from_context,
+    _json_text,
+    _loop_running,
+    _ms_since,
+    _open_store,
 )
-from ace.learning_loop.records import (
-    REFLECTION_TYPE,
-    NotFoundError,
-    Scope,
-    check_kind,
-    check_limit,
-    check_score,
-    check_status,
-    check_text,
+from ace.learning_loop._recording import (
+    _ACTIVE,
+    MAX_LOG_RECORDS,
+    _capturing_logs,
+    _Recorder,
+    _Run,
+    current_trajectory_id,
 )
+from ace.learning_loop._reflection import SOURCE_SYSTEM
+from ace.learning_loop.memory import LoopMemory, TrajectoryHandle
+from ace.learning_loop.payloads import ContentStore, content_store, default_root, pack
+from ace.learning_loop.records import Scope, check_kind, check_limit, check_score, check_text
 from ace.prompting import render_prompt
-from ace.service.models import utcnow
 from ace.service.requests import check_id
 
 if TYPE_CHECKING:
-    from ace.llm.client import LLMClient
-    from ace.outputs import ReflectorOutput
     from ace.roles import Reflector, SkillManager
-    from ace.service.store import Store
-    from ace.traces.schema import Trace
 
 _log = logging.getLogger("ace.learning_loop")
 
-MAX_LOG_RECORDS = 500
-"""Log records kept per trajectory; the rest are counted (a ``log_dropped`` step)."""
 LEARNING_RETRY_PRIORITY = 0.5
 """Re-learning priority of a trajectory whose reflection or curation failed."""
 PREVIEW_CHARS = 200
 """Length of ``content_preview`` in consolidation results."""
-SOURCE_SYSTEM = "ace-learning-loop"
-"""``source_system`` of the provenance records the loop's curation writes."""
-
-
-# ---------------------------------------------------------------- the running trajectory
-@dataclass
-class _Recorder:
-    """What a running task produced so far that is not written yet, in order."""
-
-    trajectory_id: str
-    events: list[_repo.StepIn] = field(default_factory=list)
-    cited: list[str] = field(default_factory=list)
-    logs: int = 0
-    dropped: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, kind: str, text: str, data: dict[str, Any] | None = None) -> None:
-        with self.lock:
-            self.events.append(_repo.StepIn(kind, text, None, dict(data or {}), utcnow()))
-
-    def log(self, text: str, data: dict[str, Any]) -> None:
-        with self.lock:
-            if self.logs >= MAX_LOG_RECORDS:
-                self.dropped += 1
-                return
-            self.logs += 1
-            self.events.append(_repo.StepIn("log", text, None, data, utcnow()))
-
-    def cite(self, skill_ids: Sequence[str]) -> None:
-        with self.lock:
-            self.cited.extend(i for i in skill_ids if i not in self.cited)
-
-    def take(self) -> list[_repo.StepIn]:
-        with self.lock:
-            taken, self.events = self.events, []
-            if self.dropped:
-                taken.append(
-                    _repo.StepIn("log_dropped", json.dumps({"dropped_log_records": self.dropped}))
-                )
-                self.dropped = 0
-            return taken
-
-
-_ACTIVE: ContextVar[_Recorder | None] = ContextVar("ace_learning_loop_trajectory", default=None)
-
-
-def current_trajectory_id() -> str | None:
-    """The id of the trajectory the calling code runs in (inside ``execute_with_learning``
-    or a ``memory.trajectory()`` block), else None."""
-    recorder = _ACTIVE.get()
-    return None if recorder is None else recorder.trajectory_id
-
-
-class _LogCapture(logging.Handler):
-    """A root-logger handler that gives each record to the trajectory it was emitted in."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        recorder = _ACTIVE.get()
-        if recorder is None:
-            return
-        try:
-            text = record.getMessage()
-        except Exception:
-            text = str(record.msg)
-        if record.exc_info and record.exc_info[1] is not None:
-            text = f"{text}\n{''.join(traceback.format_exception(record.exc_info[1]))}"
-        recorder.log(text, {"level": record.levelname, "logger": record.name})
-
-
-_capture = _LogCapture()
-_capture_users = 0
-_capture_lock = threading.Lock()
-
-
-@contextmanager
-def _capturing_logs() -> Iterator[None]:
-    global _capture_users
-    with _capture_lock:
-        if _capture_users == 0:
-            logging.getLogger().addHandler(_capture)
-        _capture_users += 1
-    try:
-        yield
-    finally:
-        with _capture_lock:
-            _capture_users -= 1
-            if _capture_users == 0:
-                logging.getLogger().removeHandler(_capture)
-
-
-@dataclass
-class _Run:
-    trajectory_id: str
-    value: Any = None
-    error: BaseException | None = None
-    duration_ms: int = 0
 
 
 class _Merged(BaseModel):
     reasoning: str = ""
     content: str
-
-
-# ---------------------------------------------------------------- opening
-def _open_store(session: Any) -> tuple[Store, bool]:
-    from ace.service.store import Store
-
-    if isinstance(session, Store):
-        return session, False
-    if session is None or isinstance(session, str | os.PathLike):
-        return Store(session), True
-    bind = session.get_bind() if callable(getattr(session, "get_bind", None)) else session
-    engine = getattr(bind, "engine", bind)
-    url = getattr(engine, "url", None)
-    if url is None or not callable(getattr(url, "render_as_string", None)):
-        raise UsageError(
-            "session must be an ace.service.Store, a SQLAlchemy Session, Connection or Engine, "
-            f"or a database URL; got {type(session).__name__}"
-        )
-    return Store(url.render_as_string(hide_password=False)), True
-
-
-def _client(llm_provider: Any) -> LLMClient:
-    from ace.llm.settings import client_from_settings
-
-    if llm_provider is None:
-        from ace.config import resolve_config
-
-        config = resolve_config().config.for_role("reflector")
-        return client_from_settings(config.model, config.model_settings())
-    return client_from_settings(llm_provider)
-
-
-def _from_context(
-    context: Any, user_id: Any, agent_id: Any, tenant_id: Any
-) -> tuple[Any, Any, Any]:
-    if context is None:
-        return user_id, agent_id, tenant_id
-
-    def read(*names: str) -> Any:
-        for name in names:
-            value = (
-                context.get(name) if isinstance(context, Mapping) else getattr(context, name, None)
-            )
-            if value is not None:
-                return value
-        return None
-
-    found = []
-    for given, names in (
-        (user_id, ("user_id", "user")),
-        (agent_id, ("agent_id",)),
-        (tenant_id, ("tenant_id", "tenant")),
-    ):
-        value = read(*names)
-        if given is not None and value is not None and value != given:
-            raise UsageError(f"context says {names[0]}={value!r}, the argument {given!r}")
-        found.append(given if given is not None else value)
-    return found[0], found[1], found[2]
-
-
-def _memory_text(reflection: ReflectorOutput) -> str:
-    insight = reflection.key_insight.strip()
-    parts = [insight] if insight else []
-    for item in reflection.extracted_learnings:
-        text = item.learning.strip()
-        if text and text != insight:
-            parts.append(f"- {text}")
-    if not parts:
-        fallback = reflection.error_identification.strip() or reflection.reasoning.strip()
-        parts.append(fallback[:2000] or "-")
-    return "\n".join(parts)
-
-
-def _trace(found: dict[str, Any], result: Any, traceback_text: Any) -> Trace:
-    """A trajectory as the trace the Reflector reads: the task and its arguments, one
-    step per recorded step (its kind as the role), then what the task returned or raised."""
-    from ace.traces.schema import Trace, TraceStep
-
-    steps = [
-        TraceStep(
-            index=0,
-            role="task",
-            content=render_prompt(
-                "learning_loop/trajectory_start.j2",
-                task_description=found["task_description"],
-                task_type=found["task_type"],
-                arguments=_json_text(found["arguments"]),
-            ).strip(),
-            timestamp=found["started_at"],
-        )
-    ]
-    for step in found["steps"]:
-        steps.append(
-            TraceStep(
-                index=len(steps),
-                role=step["kind"],
-                content=step["text"],
-                timestamp=step["created_at"],
-            )
-        )
-    if found["status"] != "running":
-        steps.append(
-            TraceStep(
-                index=len(steps),
-                role="outcome",
-                content=render_prompt(
-                    "learning_loop/trajectory_end.j2",
-                    result=_json_text(result),
-                    error=found["error"],
-                    traceback=traceback_text if isinstance(traceback_text, str) else None,
-                ).strip(),
-                timestamp=found["completed_at"],
-            )
-        )
-    return Trace(
-        id=f"trajectory-{found['trajectory_id']}",
-        format="learning_loop",
-        question=found["task_description"],
-        steps=steps,
-    )
-
-
-def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=repr)
 
 
 # ---------------------------------------------------------------- the loop
@@ -611,15 +383,17 @@ class LearningLoop:
                 return _repo.finish_relearn(connection, self.scope, claim)
 
             if found["playbook_id"]:
-                memories = _repo.get_memories(self.store, self.scope, [reflection_id])
+                memories = _repo_memories.get_memories(self.store, self.scope, [reflection_id])
                 self.memory._curate(memories, found["playbook_id"], finish=finish)
             else:
                 with self.store._write() as connection:
                     if not finish(connection):
-                        raise _repo.ClaimLostError("the re-learning claim is no longer current")
+                        raise _repo_memories.ClaimLostError(
+                            "the re-learning claim is no longer current"
+                        )
         except Exception as exc:
             cause = _describe(exc)
-            if not isinstance(exc, _repo.ClaimLostError):
+            if not isinstance(exc, _repo_memories.ClaimLostError):
                 _repo.fail_relearn(self.store, self.scope, claim, cause)
             _log.warning("re-learning trajectory %s failed: %s", claim.trajectory_id, cause)
             return {
@@ -690,7 +464,7 @@ class LearningLoop:
                     }
                 ),
             )
-        _repo.bump_reuse(self.store, self.tenant_id, [m for _, ids in chosen for m in ids])
+        _repo_memories.bump_reuse(self.store, self.tenant_id, [m for _, ids in chosen for m in ids])
 
     # -------------------------------------------------------------- consolidation
     def consolidate_memories(
@@ -716,7 +490,7 @@ class LearningLoop:
         if batch_size < 2:
             raise UsageError("batch_size must be >= 2 (a merge needs two memories)")
         check_limit("max_batches", max_batches, maximum=1000)
-        candidates = _repo.consolidation_candidates(
+        candidates = _repo_memories.consolidation_candidates(
             self.store,
             self.scope,
             memory_type=memory_type,
@@ -748,7 +522,7 @@ class LearningLoop:
             content = merged.content.strip()
             if not content:
                 raise UsageError("the model returned an empty consolidation")
-            consolidated_id = _repo.apply_consolidation(
+            consolidated_id = _repo_memories.apply_consolidation(
                 self.store,
                 self.scope,
                 batch,
@@ -778,532 +552,14 @@ class LearningLoop:
         is marked ``restored``. Returns ``{"consolidated_memory_id",
         "restored_memory_ids", "memories_restored"}``."""
         check_id("consolidated_memory_id", consolidated_memory_id)
-        restored = _repo.restore_consolidation(self.store, self.scope, consolidated_memory_id)
+        restored = _repo_memories.restore_consolidation(
+            self.store, self.scope, consolidated_memory_id
+        )
         return {
             "consolidated_memory_id": consolidated_memory_id,
             "restored_memory_ids": restored,
             "memories_restored": len(restored),
         }
-
-
-class TrajectoryHandle:
-    """The trajectory of a ``memory.trajectory()`` block: log steps, or complete it
-    yourself (else the block's end completes it: ``success`` with score 1.0, or
-    ``failure`` with the exception)."""
-
-    def __init__(self, memory: LoopMemory, trajectory_id: str) -> None:
-        self._memory = memory
-        self.trajectory_id = trajectory_id
-        self.completed = False
-
-    @property
-    def id(self) -> str:
-        """The trajectory id."""
-        return self.trajectory_id
-
-    def log_step(self, kind: str, text: str, *, data: Mapping[str, Any] | None = None) -> int:
-        """Record a step; its position."""
-        return self._memory.log_step(self.trajectory_id, kind, text, data=data)
-
-    def complete(
-        self,
-        status: str = "success",
-        success_score: float | None = None,
-        metrics: Mapping[str, Any] | None = None,
-        *,
-        result: Any = None,
-        error: str | None = None,
-    ) -> dict[str, Any]:
-        """Complete the trajectory now (see ``LoopMemory.complete_trajectory``)."""
-        found = self._memory.complete_trajectory(
-            self.trajectory_id, status, success_score, metrics, result=result, error=error
-        )
-        self.completed = True
-        return found
-
-
-class LoopMemory:
-    """The memory API of a loop (``loop.memory``): trajectories and their steps,
-    reflection, curation, feedback and memories, all within the loop's scope."""
-
-    def __init__(self, loop: LearningLoop) -> None:
-        self._loop = loop
-
-    @property
-    def _store(self) -> Store:
-        return self._loop.store
-
-    @property
-    def _scope(self) -> Scope:
-        return self._loop.scope
-
-    def _packed(self, steps: Sequence[_repo.StepIn]) -> list[_repo.StepIn]:
-        packed = []
-        for step in steps:
-            text, ref = pack_text(step.text, self._loop.backend)
-            packed.append(_repo.StepIn(step.kind, text, ref, step.data, step.created_at))
-        return packed
-
-    def _start(
-        self,
-        task_description: str,
-        task_type: str | None,
-        playbook_id: str | None,
-        arguments: Mapping[str, Any] | None,
-        origin: str,
-    ) -> str:
-        return _repo.insert_trajectory(
-            self._store,
-            self._scope,
-            task_description=task_description,
-            task_type=task_type,
-            playbook_id=playbook_id,
-            origin=origin,
-            arguments=pack(dict(arguments or {}), self._loop.backend),
-        )
-
-    # -------------------------------------------------------------- trajectories
-    def start_trajectory(
-        self,
-        task_description: str,
-        task_type: str | None = None,
-        *,
-        playbook_id: str | None = None,
-        arguments: Mapping[str, Any] | None = None,
-    ) -> str:
-        """Start a ``running`` trajectory; its id. ``playbook_id`` is the playbook a later
-        re-learning curates."""
-        check_text("task_description", task_description)
-        if task_type is not None:
-            check_id("task_type", task_type)
-        if playbook_id is not None:
-            check_id("playbook_id", playbook_id)
-        return self._start(task_description, task_type, playbook_id, arguments, "manual")
-
-    def log_step(
-        self,
-        trajectory_id: str,
-        kind: str,
-        text: str,
-        *,
-        data: Mapping[str, Any] | None = None,
-    ) -> int:
-        """Append a step (``kind`` such as ``decision``, ``action``, ``observation``) to
-        a trajectory of the loop's scope; its position (0 first). Log records buffered
-        for the same running trajectory are written first, so the order is kept."""
-        check_kind("kind", kind)
-        check_text("text", text, empty=True)
-        check_id("trajectory_id", trajectory_id)
-        step = _repo.StepIn(kind, text, None, dict(_safe_data(data)), utcnow())
-        recorder = _ACTIVE.get()
-        pending = (
-            recorder.take()
-            if recorder is not None and recorder.trajectory_id == trajectory_id
-            else []
-        )
-        positions = _repo.append_steps(
-            self._store, self._scope, trajectory_id, self._packed([*pending, step])
-        )
-        return positions[-1]
-
-    def complete_trajectory(
-        self,
-        trajectory_id: str,
-        status: str,
-        success_score: float | None = None,
-        metrics: Mapping[str, Any] | None = None,
-        *,
-        result: Any = None,
-        error: str | None = None,
-    ) -> dict[str, Any]:
-        """Complete a running trajectory: ``status`` ``success``, ``failure`` or
-        ``partial``, ``success_score`` in [0, 1] (default: what the status says),
-        ``metrics`` any JSON-ready mapping. Returns the trajectory (without steps)."""
-        check_id("trajectory_id", trajectory_id)
-        status = check_status(status)
-        score = check_score("success_score", success_score, optional=True)
-        if error is not None:
-            check_text("error", error, empty=True)
-        recorder = _ACTIVE.get()
-        pending = (
-            recorder.take()
-            if recorder is not None and recorder.trajectory_id == trajectory_id
-            else []
-        )
-        cited = (
-            list(recorder.cited)
-            if recorder is not None and recorder.trajectory_id == trajectory_id
-            else []
-        )
-        _repo.complete_trajectory(
-            self._store,
-            self._scope,
-            trajectory_id,
-            status=status,
-            success_score=score if score is not None else formulas.base_score(status, None),
-            metrics=dict(_safe_data(metrics)),
-            result=None if result is None else pack(result, self._loop.backend),
-            error=error,
-            traceback=None,
-            duration_ms=_duration(metrics),
-            steps=self._packed(pending),
-            cited_skill_ids=cited,
-        )
-        return self.get_trajectory(trajectory_id, steps=False)
-
-    @contextmanager
-    def trajectory(
-        self,
-        task_description: str,
-        task_type: str | None = None,
-        *,
-        playbook_id: str | None = None,
-        arguments: Mapping[str, Any] | None = None,
-    ) -> Iterator[TrajectoryHandle]:
-        """A block that is one trajectory: started on entry, its log records and strategy
-        look-ups recorded, completed on exit (``success``, or ``failure`` with the
-        exception and traceback, which is re-raised) unless completed inside."""
-        trajectory_id = self.start_trajectory(
-            task_description, task_type, playbook_id=playbook_id, arguments=arguments
-        )
-        handle = TrajectoryHandle(self, trajectory_id)
-        recorder = _Recorder(trajectory_id)
-        token = _ACTIVE.set(recorder)
-        started = time.perf_counter()
-        run = _Run(trajectory_id)
-        try:
-            with _capturing_logs():
-                yield handle
-        except BaseException as exc:
-            run.error = exc
-            raise
-        finally:
-            _ACTIVE.reset(token)
-            run.duration_ms = _ms_since(started)
-            if handle.completed:
-                leftover = recorder.take()
-                if leftover:
-                    _repo.append_steps(
-                        self._store, self._scope, trajectory_id, self._packed(leftover)
-                    )
-            else:
-                self._loop._complete_run(recorder, run)
-
-    def get_trajectory(self, trajectory_id: str, *, steps: bool = True) -> dict[str, Any]:
-        """A trajectory of the loop's scope with its payloads read back (arguments, result,
-        traceback, long step texts): ``{"trajectory_id", "status", "success_score",
-        "outcome", "arguments", "result", "error", "traceback", "steps", "feedback",
-        "relearn", ...}``. `NotFoundError` for an id outside the scope."""
-        check_id("trajectory_id", trajectory_id)
-        found = _repo.get_trajectory(self._store, self._scope, trajectory_id, steps=steps)
-        return self._unpacked(found)
-
-    def _unpacked(self, found: dict[str, Any]) -> dict[str, Any]:
-        return read_back(found, self._loop.backend)
-
-    def list_trajectories(
-        self, *, status: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
-        """The scope's trajectories, newest first (without steps; payloads as stored)."""
-        check_limit("limit", limit)
-        return _repo.list_trajectories(self._store, self._scope, status=status, limit=limit)
-
-    def add_feedback(
-        self,
-        trajectory_id: str,
-        score: float,
-        message: str | None = None,
-        source: str | None = None,
-    ) -> dict[str, Any]:
-        """See ``LearningLoop.add_feedback``."""
-        check_id("trajectory_id", trajectory_id)
-        value = check_score("score", score)
-        assert value is not None
-        if message is not None:
-            check_text("message", message, empty=True)
-        if source is not None:
-            check_id("source", source)
-        return _repo.add_feedback(
-            self._store, self._scope, trajectory_id, score=value, message=message, source=source
-        )
-
-    # -------------------------------------------------------------- reflection, curation
-    def reflect(self, trajectory_id: str) -> dict[str, Any]:
-        """Reflect on a trajectory of the scope (the ``Reflector`` role, over its trace,
-        outcome and feedback) and keep the analysis as a ``reflection`` memory. Returns
-        ``{"memory_id", "trajectory_id", "memory_type", "content", "key_insight",
-        "learnings", "skill_tags", "importance"}``."""
-        check_id("trajectory_id", trajectory_id)
-        found = _repo.get_trajectory(self._store, self._scope, trajectory_id)
-        return self._reflect(found, relearn=False)
-
-    def _reflect(self, found: dict[str, Any], *, relearn: bool) -> dict[str, Any]:
-        reflector, _ = self._loop._role_pair()
-        inputs = self._reflection_inputs(found)
-        reflection = reflector.reflect(**inputs)
-        memory = _repo.add_memory(
-            self._store,
-            self._scope,
-            memory_type=REFLECTION_TYPE,
-            content=_memory_text(reflection),
-            data={
-                "reflection": reflection.model_dump(mode="json", exclude={"raw"}),
-                "trajectory_status": found["status"],
-                "relearn": relearn,
-                "feedback_count": len(found["feedback"]),
-            },
-            trajectory_id=found["trajectory_id"],
-            importance=None,
-        )
-        return {
-            "memory_id": memory["memory_id"],
-            "trajectory_id": found["trajectory_id"],
-            "memory_type": REFLECTION_TYPE,
-            "content": memory["content"],
-            "key_insight": reflection.key_insight,
-            "learnings": [item.learning for item in reflection.extracted_learnings],
-            "skill_tags": [tag.model_dump(mode="json") for tag in reflection.skill_tags],
-            "importance": memory["importance"],
-        }
-
-    def _reflection_inputs(self, found: dict[str, Any]) -> dict[str, Any]:
-        from ace.outputs import AgentOutput
-        from ace.skillbook import Skillbook
-
-        playbook_id = found["playbook_id"]
-        book = (
-            self._store.load_skillbook(self._scope.tenant, playbook_id)[0]
-            if playbook_id
-            else Skillbook()
-        )
-        known = {s.id for s in book.skills(include_inactive=True)}
-        reasoning = render_prompt("learning_loop/reasoning.j2").strip()
-        request = (found.get("learn_job") or {}).get("request")
-        evaluation = ground_truth = None
-        if found["origin"] == "learn_job" and request:
-            from ace.service.markers import embedded_skill_ids, strip_blocks
-
-            question = strip_blocks(request["user_message"]) or request["user_message"]
-            trace = request["trajectory"]
-            cited = embedded_skill_ids(request["user_message"], trace, known=known)
-            final_answer = reasoning
-            evaluation, ground_truth = request.get("evaluation"), request.get("ground_truth")
-        else:
-            self._unpacked(found)
-            question = found["task_description"]
-            result = found["result"]
-            traceback_text = found["traceback"]
-            trace = _trace(found, result, traceback_text)
-            cited = [i for i in found["cited_skill_ids"] if i in known]
-            final_answer = found["error"] or _json_text(result)[:4000]
-        feedback = render_prompt(
-            "learning_loop/outcome.j2",
-            status=found["status"],
-            success_score=found["success_score"],
-            error=found["error"],
-            metrics=_json_text(found["metrics"]) if found["metrics"] else "",
-            evaluation=evaluation,
-            feedback=found["feedback"],
-        ).strip()
-        return {
-            "question": question,
-            "agent_output": AgentOutput(
-                reasoning=reasoning, final_answer=final_answer, skill_ids=cited
-            ),
-            "skillbook": book,
-            "ground_truth": ground_truth,
-            "feedback": feedback,
-            "trace": trace,
-        }
-
-    def curate_playbook(self, memory_ids: Sequence[str], playbook_name: str) -> dict[str, Any]:
-        """Curate a playbook of the tenant with memories of the scope (the
-        ``SkillManager`` role turns them into operations, applied as one new version with
-        each memory's trajectory recorded as evidence). Returns ``{"playbook_id",
-        "version", "applied", "skipped", "added_ids", "memory_ids"}``."""
-        check_id("playbook_name", playbook_name)
-        if isinstance(memory_ids, str) or not isinstance(memory_ids, Sequence) or not memory_ids:
-            raise UsageError("memory_ids must be a non-empty list of memory ids")
-        for memory_id in memory_ids:
-            check_id("memory_id", memory_id)
-        memories = _repo.get_memories(self._store, self._scope, list(memory_ids))
-        return self._curate(memories, playbook_name)
-
-    def _curate(
-        self,
-        memories: Sequence[dict[str, Any]],
-        playbook_id: str,
-        *,
-        finish: Callable[[Any], bool] | None = None,
-    ) -> dict[str, Any]:
-        from ace.outputs import ExtractedLearning, ReflectorOutput
-
-        _, manager = self._loop._role_pair()
-        reflections = []
-        attributions = []
-        questions = []
-        for memory in memories:
-            stored = memory["data"].get("reflection")
-            reflection = (
-                ReflectorOutput.model_validate(stored)
-                if isinstance(stored, dict)
-                else ReflectorOutput(
-                    key_insight=memory["content"],
-                    extracted_learnings=[ExtractedLearning(learning=memory["content"])],
-                )
-            )
-            reflections.append(reflection)
-            if memory["trajectory_id"]:
-                attributions.append(
-                    _repo.Attribution(
-                        memory["trajectory_id"],
-                        memory["memory_id"],
-                        {tag.id: tag.tag for tag in reflection.skill_tags},
-                    )
-                )
-        trajectories = {}
-        for attribution in attributions:
-            try:
-                trajectories[attribution.trajectory_id] = _repo.get_trajectory(
-                    self._store, self._scope, attribution.trajectory_id, steps=False
-                )
-            except NotFoundError:
-                continue
-            questions.append(trajectories[attribution.trajectory_id]["task_description"])
-        book, version = self._store.load_skillbook(self._scope.tenant, playbook_id)
-        decision = manager.update_skills(
-            reflections=reflections,
-            skillbook=book,
-            question_context="\n".join(dict.fromkeys(questions)),
-            progress=f"learning loop: {len(memories)} memory(ies) of user {self._scope.user_id}",
-        )
-        first = attributions[0].trajectory_id if attributions else memories[0]["memory_id"]
-        source = {
-            "source_system": SOURCE_SYSTEM,
-            "trace_id": first,
-            "display_name": f"trajectory {first}" if attributions else f"memory {first}",
-            "sample_question": (questions[0][:300] if questions else None),
-            "trajectory_ids": [a.trajectory_id for a in attributions],
-        }
-        applied = _repo.apply_curation(
-            self._store,
-            self._scope.tenant,
-            playbook_id,
-            decision.update,
-            base_version=version,
-            source=source,
-            attributions=attributions,
-            finish=finish,
-        )
-        return {
-            "playbook_id": playbook_id,
-            "version": applied.version,
-            "applied": applied.applied,
-            "skipped": applied.skipped,
-            "added_ids": applied.added_ids,
-            "memory_ids": [m["memory_id"] for m in memories],
-        }
-
-    # -------------------------------------------------------------- memories
-    def add_memory(
-        self,
-        content: str,
-        memory_type: str = "experience",
-        *,
-        trajectory_id: str | None = None,
-        importance: float | None = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Keep a memory of the scope (e.g. an agent's note), optionally drawn from one
-        of its trajectories; importance defaults to ``formulas.importance``."""
-        check_text("content", content)
-        check_kind("memory_type", memory_type)
-        value = check_score("importance", importance, optional=True)
-        if trajectory_id is not None:
-            check_id("trajectory_id", trajectory_id)
-        return _repo.add_memory(
-            self._store,
-            self._scope,
-            memory_type=memory_type,
-            content=content,
-            data=dict(_safe_data(data)),
-            trajectory_id=trajectory_id,
-            importance=value,
-        )
-
-    def get_memory(self, memory_id: str) -> dict[str, Any]:
-        """A memory of the scope: ``{"memory_id", "memory_type", "state", "content",
-        "data", "importance", "reuse_count", "trajectory_id", "sources",
-        "consolidated_into", ...}``."""
-        check_id("memory_id", memory_id)
-        return _repo.get_memories(self._store, self._scope, [memory_id])[0]
-
-    def list_memories(
-        self, *, memory_type: str | None = None, state: str | None = "active", limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """The scope's memories (``state=None``: every state), newest first."""
-        check_limit("limit", limit)
-        return _repo.list_memories(
-            self._store, self._scope, memory_type=memory_type, state=state, limit=limit
-        )
-
-    def get_playbook(self, playbook_id: str) -> dict[str, Any]:
-        """A playbook of the tenant with every active strategy rated and grouped:
-        ``{"playbook_id", "version", "strategies": {"helpful": [...], "harmful": [...],
-        "neutral": [...]}}`` (items as ``get_playbook_strategies`` gives them)."""
-        check_id("playbook_id", playbook_id)
-        return _strategies.grouped(self._store, self._scope.tenant, playbook_id)
-
-
-# ---------------------------------------------------------------- helpers
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _ms_since(started: float) -> int:
-    return max(0, int((time.perf_counter() - started) * 1000))
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _await_here(awaitable: Any) -> Any:
-    if _loop_running():
-        close = getattr(awaitable, "close", None)
-        if callable(close):
-            close()
-        raise UsageError(
-            "task_fn returned an awaitable inside a running event loop: "
-            "use `await loop.execute_with_learning_async(...)`"
-        )
-
-    async def wait() -> Any:
-        return await awaitable
-
-    return asyncio.run(wait())
-
-
-def _safe_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
-    from ace.learning_loop.payloads import jsonable
-
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise UsageError(f"expected a mapping, got {type(data).__name__}")
-    value = jsonable(data)
-    assert isinstance(value, dict)
-    return value
-
-
-def _duration(metrics: Mapping[str, Any] | None) -> int | None:
-    value = (metrics or {}).get("duration_ms")
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 __all__ = [

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ace.errors import UsageError
-from ace.learning_loop import _repo, _strategies
+from ace.learning_loop import _repo, _repo_memories, _strategies
 from ace.learning_loop.payloads import (
     ContentStore,
     content_store,
@@ -317,7 +317,7 @@ def get_strategies(
     )
     if scope is not None and parsed.trajectory_id is not None:
         _repo.note_cited(store, scope, parsed.trajectory_id, [i["skill_id"] for i, _ in chosen])
-    _repo.bump_reuse(store, tenant, [m for _, ids in chosen for m in ids])
+    _repo_memories.bump_reuse(store, tenant, [m for _, ids in chosen for m in ids])
     return {"playbook_id": playbook_id, "strategies": [item for item, _ in chosen]}
 
 
