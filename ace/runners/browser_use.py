@@ -12,10 +12,9 @@ from ace.integrations.browser_use import BrowserExecuteStep, BrowserToTrace
 from ace.pipeline import ACEStepContext, CancellationToken, Pipeline, SampleResult
 from ace.pipeline.protocol import ReflectorLike, SkillManagerLike, StepProtocol
 from ace.runners._hybrid import class_or_instance_method, own_defaults
-from ace.runners.ace import _require_roles
+from ace.runners._tasks import task_samples, with_learning_tail
 from ace.runners.base import ACERunner
 from ace.skillbook import Skillbook
-from ace.steps import learning_tail
 from ace.steps.tail import DedupManagerLike
 
 __all__ = ["BrowserUse"]
@@ -150,23 +149,7 @@ class BrowserUse(ACERunner):
             ),
             BrowserToTrace(),
         ]
-        own = None if isinstance(owner, type) else owner
-        if own is not None and not own.is_learning:
-            return head
-        _require_roles("BrowserUse", got, ("reflector", "skill_manager"))
-        return [
-            *head,
-            *learning_tail(
-                got["reflector"],
-                got["skill_manager"],
-                got["skillbook"] if got["skillbook"] is not None else Skillbook(),
-                got["dedup_manager"],
-                got["checkpoint_dir"],
-                dedup_interval=got["dedup_interval"],
-                checkpoint_interval=got["checkpoint_interval"],
-                from_trace=True,
-            ),
-        ]
+        return with_learning_tail("BrowserUse", owner, head, got)
 
     def run(  # type: ignore[override]
         self,
@@ -178,13 +161,7 @@ class BrowserUse(ACERunner):
     ) -> list[SampleResult[ACEStepContext]]:
         """Run each task in the browser and learn from every run; one result per task per
         epoch (``result.context.trace`` is the run's ``Trace``)."""
-        from ace.integrations.base import _sample
-
-        if isinstance(tasks, str | Mapping):
-            raise UsageError(
-                f"BrowserUse.run takes a list of tasks, got one {type(tasks).__name__}"
-            )
-        samples = [_sample(task, i) for i, task in enumerate(tasks)]
+        samples = task_samples("BrowserUse", tasks)
         return super().run(samples, epochs, wait=wait, cancel_token=cancel_token)
 
     def get_strategies(self) -> str:

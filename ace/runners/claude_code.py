@@ -20,10 +20,10 @@ from ace.integrations.claude_code._execute import find_claude
 from ace.pipeline import ACEStepContext, CancellationToken, Pipeline, SampleResult
 from ace.pipeline.protocol import ReflectorLike, SkillManagerLike, StepProtocol
 from ace.runners._hybrid import class_or_instance_method, own_defaults
+from ace.runners._tasks import task_samples, with_learning_tail
 from ace.runners.ace import _require_roles
 from ace.runners.base import ACERunner
 from ace.skillbook import Skillbook
-from ace.steps import learning_tail
 from ace.steps.tail import DedupManagerLike
 
 __all__ = ["ClaudeCode"]
@@ -167,22 +167,7 @@ class ClaudeCode(ACERunner):
             ),
             ClaudeCodeToTrace(),
         ]
-        if own is not None and not own.is_learning:
-            return head
-        _require_roles("ClaudeCode", got, ("reflector", "skill_manager"))
-        return [
-            *head,
-            *learning_tail(
-                got["reflector"],
-                got["skill_manager"],
-                got["skillbook"] if got["skillbook"] is not None else Skillbook(),
-                got["dedup_manager"],
-                got["checkpoint_dir"],
-                dedup_interval=got["dedup_interval"],
-                checkpoint_interval=got["checkpoint_interval"],
-                from_trace=True,
-            ),
-        ]
+        return with_learning_tail("ClaudeCode", owner, head, got)
 
     def run(  # type: ignore[override]
         self,
@@ -195,13 +180,7 @@ class ClaudeCode(ACERunner):
         """Run each task (a string, a ``Sample`` or a dict of its fields) through ``claude
         -p`` and learn from every run. A missing ``claude`` executable or a bad task raises
         ``UsageError`` before anything runs."""
-        from ace.integrations.base import _sample
-
-        if isinstance(tasks, str | Mapping):
-            raise UsageError(
-                f"ClaudeCode.run takes a list of tasks, got one {type(tasks).__name__}"
-            )
-        samples = [_sample(task, i) for i, task in enumerate(tasks)]
+        samples = task_samples("ClaudeCode", tasks)
         find_claude(self.claude)
         return super().run(samples, epochs, wait=wait, cancel_token=cancel_token)
 
