@@ -13,7 +13,7 @@ $(PY):
 # a dependency's own requirement.
 $(STAMP): pyproject.toml constraints/overrides.txt | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check 'uv>=0.5'
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,service,mcp,langchain,browser-use]' --override constraints/overrides.txt
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,service,mcp,langchain,browser-use,ray]' --override constraints/overrides.txt
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -20,11 +20,16 @@ SUITES = [
     "batch",
     "trace_streaming",
     "server",
+    "scale",
 ]
 
 
 def main(argv: list[str]) -> None:
     """Run the named suites (all by default), in order."""
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(f"usage: python -m benchmarks [name ...]\n\n{__doc__}\nsuites: {', '.join(SUITES)}")
+        print("options of one suite: python -m benchmarks.<name> --help (where it has any)")
+        return
     chosen = argv or SUITES
     unknown = [name for name in chosen if name not in SUITES]
     if unknown:

@@ -14,8 +14,8 @@ import os
 import pytest
 
 # _postgres: the session's PostgreSQL cluster (`postgres_cluster`, `postgres_url`) for the
-# service-store tests.
-pytest_plugins = ["ace.testing.pytest_plugin", "_postgres"]
+# service-store tests; _ray: the session's two-node loopback Ray cluster (`ray_cluster`).
+pytest_plugins = ["ace.testing.pytest_plugin", "_postgres", "_ray"]
 
 MISSING_SYSTEM_PACKAGE = "missing system package"
 MISSING_CAPABILITY = "missing kernel capability"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
     from ace.eval import SkippedFile, TraceReflector
     from ace.eval.scoring import TraceResult
+    from ace.executors import Executor
     from ace.rr.run_ledger import RunLedger
     from ace.traces import LabelledTrace, TraceLabels
 
@@ -70,8 +72,15 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"{directory}: no {kind} files found (.json, .jsonl, .txt, .log){reasons}")
     from ace.cli._batch import budget_of, charge_done
 
-    budget = budget_of(args)
-    reflector, model = _reflector(args, budget)
+    executor = _executor(args)
+    try:
+        from ace.executors import share_budget
+
+        budget = share_budget(executor, budget_of(args))
+        reflector, model = _reflector(args, budget)
+    except BaseException:
+        executor.close(wait=False)
+        raise
     tolerances = args.tolerance or DEFAULT_TOLERANCES
     settings = _settings(args, directory, model, tolerances)
     if batch:
@@ -84,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     finished: list[TraceResult] = []
     positions: dict[int, int] = {}  # id(result) -> its input position (jobs finish in any order)
     from ace.cli._batch import progress_for
-    from ace.executors import LocalExecutor
 
     progress = progress_for(batch, len(items), budget, done, _Progress)
 
@@ -100,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         "limit": args.limit,
     }
     try:
-        with terminate_as_interrupt(), progress, LocalExecutor(args.jobs) as executor:
+        with terminate_as_interrupt(), progress, _closing(executor):
             report = evaluate(
                 items,
                 reflector,
@@ -296,6 +304,39 @@ def _settings(
         "max_iterations": args.max_iterations,
         "labels": str(Path(args.labels).resolve()) if args.labels else None,
     }
+
+
+def _executor(args: argparse.Namespace) -> Executor:
+    """``--jobs`` threads here, or the Ray cluster of ``--ray`` (connected now, so a bad
+    address or a cluster without kernel slots stops the command before any model call)."""
+    from ace.executors import executor_for
+
+    if getattr(args, "ray", None) is None:
+        for flag, given in (
+            ("--shared-storage", getattr(args, "shared_storage", None)),
+            ("--require-isolation", getattr(args, "require_isolation", False)),
+        ):
+            if given:
+                raise CLIError(f"{flag} applies to Ray runs only: add --ray")
+    return executor_for(
+        getattr(args, "ray", None),
+        args.jobs,
+        max_attempts=getattr(args, "max_attempts", 3),
+        require_isolation=getattr(args, "require_isolation", False),
+        shared_storage=getattr(args, "shared_storage", None) or (),
+    )
+
+
+@contextlib.contextmanager
+def _closing(executor: Executor) -> Iterator[Executor]:
+    """Close ``executor`` on the way out; on an error or Ctrl-C without waiting for the
+    sessions still running."""
+    try:
+        yield executor
+    except BaseException:
+        executor.close(wait=False)
+        raise
+    executor.close()
 
 
 def _close(reflector: object) -> None:

@@ -257,6 +257,7 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     _add_rr_options(p)
     _add_jobs(p)
+    _add_ray(p)
     _add_telemetry(p)
     p.set_defaults(handler="ace.cli._eval")
 
@@ -288,6 +289,40 @@ def _add_jobs(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="analyse N traces at once, each in its own kernel (default 1); the report "
         "lists them in input order whatever finishes first",
+    )
+
+
+def _add_ray(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(
+        "Ray cluster (needs pip install 'ace-rr[ray]'; see the README, Scale-out)"
+    )
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="run the sessions on a Ray cluster: auto (default: the cluster this machine "
+        "belongs to), HOST:PORT, ray://HOST:PORT, or local (start one here with --jobs "
+        "kernel slots); on a cluster every node's ace_kernel slots are used",
+    )
+    group.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="with --ray: run a trace whose worker or node died at most N times in all (default 3)",
+    )
+    group.add_argument(
+        "--shared-storage",
+        action="append",
+        metavar="DIR",
+        help="with --ray: DIR is mounted at the same path on every node; its trace files "
+        "are read there (size and SHA-256 checked), not shipped (repeatable)",
+    )
+    group.add_argument(
+        "--require-isolation",
+        action="store_true",
+        help="with --ray: refuse nodes whose sandbox probes find a wall missing",
     )
 
 
@@ -329,6 +364,7 @@ def _add_analyse_batch(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     _add_rr_options(p)
     _add_jobs(p)
+    _add_ray(p)
     _add_telemetry(p)
     p.set_defaults(
         handler="ace.cli._eval",
