@@ -91,9 +91,11 @@ def evaluate_on(
                 continue
             if not isinstance(value, TraceResult):
                 value = failure(item, completed.cause or "no result", completed.duration_s)
+            # Kept before it is journaled: an interrupt between the two then leaves the
+            # interrupted report holding at least what the journal holds.
+            keep(completed.key, value)
             if journal is not None:
                 journal.append(value)
-            keep(completed.key, value)
     finally:
         if owned:
             chosen.close(wait=False)

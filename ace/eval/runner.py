@@ -121,13 +121,16 @@ def evaluate(
     for position, item in enumerate(items):
         source = item.trace.source.path if item.trace.source else None
         result = finished.get((item.trace.id, source))
+        fresh = result is None
         if result is None:
             result = evaluate_one(item, reflector)
-            if journal is not None:
-                journal.append(result)
         results.append(result)
         if on_result is not None:
             on_result(position, result)
+        # journaled last: an interrupt in between leaves the interrupted report holding at
+        # least what the journal holds
+        if fresh and journal is not None:
+            journal.append(result)
     return EvalReport(
         reflector=reflector.name,
         model=model,
