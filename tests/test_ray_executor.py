@@ -363,3 +363,46 @@ def test_trace_analyser_on_the_cluster_builds_the_local_skillbook(
     assert all(r.ok for r in results) and [r.index for r in results] == list(range(5))
     contents = [s.content for s in remote.skillbook.skills()]
     assert contents == [s.content for s in local.skillbook.skills()] and len(contents) == 5
+
+
+class _RRTeam:
+    """The Ray tests' reflector served over HTTP (``FakeOpenAI``), so a CLI process and
+    every node reach the same model: explore once, then name the middle step's agent."""
+
+    def answer(self, text: str) -> str:
+        from _ray_models import EXPLORE, FINAL
+
+        from ace.testing import code_reply
+
+        return code_reply(FINAL if EXPLORE in text else EXPLORE)
+
+
+@pytest.mark.slow
+def test_cli_analyse_batch_on_the_cluster_equals_the_local_run(
+    ray_cluster: RayTestCluster, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    from _cli_support import run_cli
+    from _service_support import FakeOpenAI
+
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    for name in ("1.json", "2.json", "3.json"):
+        shutil.copy(DATA / name, folder / name)
+    with FakeOpenAI(_RRTeam()) as served:  # type: ignore[arg-type]
+        # the key and base reach the nodes as actor arguments (default secrets)
+        env = {"OPENAI_API_KEY": "sk-test-local-endpoint", "OPENAI_API_BASE": served.api_base}
+        common = ("rr", "analyse-batch", str(folder), "--model", "openai/ray-rr")
+        local = run_cli(*common, "--jobs", "2", "--out", str(tmp_path / "local.json"), env=env)
+        remote = run_cli(
+            *common, "--ray", ray_cluster.address, "--out", str(tmp_path / "ray.json"), env=env
+        )
+    assert local.returncode == 0, local.stderr
+    assert remote.returncode == 0, remote.stderr
+    mine, theirs = (json.loads((tmp_path / n).read_text()) for n in ("ray.json", "local.json"))
+    fields = ("trace_id", "predicted_agent", "predicted_step", "error")
+    picks = [[r[f] for f in fields] for r in mine["results"]]
+    assert picks == [[r[f] for f in fields] for r in theirs["results"]]
+    assert len(picks) == 3 and all(p[1] is not None and p[3] is None for p in picks), picks
