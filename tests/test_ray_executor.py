@@ -406,3 +406,50 @@ def test_cli_analyse_batch_on_the_cluster_equals_the_local_run(
     picks = [[r[f] for f in fields] for r in mine["results"]]
     assert picks == [[r[f] for f in fields] for r in theirs["results"]]
     assert len(picks) == 3 and all(p[1] is not None and p[3] is None for p in picks), picks
+
+
+@pytest.mark.slow
+def test_a_lost_node_reruns_only_its_unfinished_traces(ray_cluster: RayTestCluster) -> None:
+    """A third node joins the session's cluster, takes sessions, and is removed (its raylet
+    and workers killed) mid-run: its unfinished traces run again elsewhere; none that had
+    finished runs twice. Runs last in this file: the cluster is left as it was."""
+    cluster = ray_cluster.cluster
+    python_path = os.pathsep.join(
+        [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+    )
+    extra = cluster.add_node(
+        node_ip_address="127.0.0.1",
+        num_cpus=1,
+        object_store_memory=200 * 1024 * 1024,
+        resources={"ace_kernel": 2},
+        env_vars={"PYTHONPATH": python_path, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    cluster.wait_for_nodes()
+    removed = threading.Event()
+    try:
+        items = _items(9)
+        finished: list[int] = []
+        done_at_loss: list[int] = []
+        with _executor(ray_cluster, max_attempts=3) as executor:
+            assert extra.node_id in {n.node_id for n in executor.nodes}
+            reflector = RRReflector(f"scripted/{SLOW_REFLECTOR}", CONFIG)
+
+            def on_result(position: int, result: TraceResult) -> None:
+                finished.append(position)
+                if len(finished) == 2 and not removed.is_set():
+                    done_at_loss.extend(finished)
+                    cluster.remove_node(extra, allow_graceful=False)
+                    removed.set()
+
+            report = evaluate(items, reflector, executor=executor, on_result=on_result)
+            attempts = dict(executor.attempts)
+        assert removed.is_set()
+        again = {k for k, n in attempts.items() if n > 1}
+        assert again, f"the lost node was running none of the traces: {attempts}"
+        assert [r.trace_id for r in report.results] == [i.trace.id for i in items]
+        assert all(r.error is None for r in report.results), [r.error for r in report.results]
+        assert not {k for k, n in attempts.items() if n > 1} & set(done_at_loss)
+        assert all(n <= 3 for n in attempts.values())
+    finally:
+        if not removed.is_set():
+            cluster.remove_node(extra, allow_graceful=False)
