@@ -1,5 +1,7 @@
-"""What the task-running integration runners (``ClaudeCode``, ``BrowserUse``) share: the
-learning tail after their execute and to-trace steps, and a task list as samples."""
+"""What the integration runners share: the roles their ``from_model`` factories build
+(``LangChain``, ``ClaudeCode``, ``BrowserUse``), and for the task-running ones
+(``ClaudeCode``, ``BrowserUse``) the learning tail after their execute and to-trace steps
+and a task list as samples."""
 
 from __future__ import annotations
 
@@ -12,6 +14,18 @@ from ace.pipeline.protocol import StepProtocol
 from ace.runners.ace import _require_roles
 from ace.skillbook import Skillbook
 from ace.steps import learning_tail
+
+
+def roles_on(model: str, max_tokens: int, temperature: float) -> dict[str, Any]:
+    """``reflector=`` and ``skill_manager=`` on one litellm model string with these
+    settings: what the integration runners' ``from_model`` factories pass on."""
+    from ace.roles import Reflector, SkillManager
+
+    settings = {"max_tokens": max_tokens, "temperature": temperature}
+    return {
+        "reflector": Reflector(model, model_settings=settings),
+        "skill_manager": SkillManager(model, model_settings=settings),
+    }
 
 
 def with_learning_tail(
@@ -48,4 +62,4 @@ def task_samples(runner: str, tasks: Iterable[str | Sample | Mapping[str, Any]])
     return [_sample(task, i) for i, task in enumerate(tasks)]
 
 
-__all__ = ["task_samples", "with_learning_tail"]
+__all__ = ["roles_on", "task_samples", "with_learning_tail"]

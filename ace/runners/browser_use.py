@@ -12,7 +12,7 @@ from ace.integrations.browser_use import BrowserExecuteStep, BrowserToTrace
 from ace.pipeline import ACEStepContext, CancellationToken, Pipeline, SampleResult
 from ace.pipeline.protocol import ReflectorLike, SkillManagerLike, StepProtocol
 from ace.runners._hybrid import class_or_instance_method, own_defaults
-from ace.runners._tasks import task_samples, with_learning_tail
+from ace.runners._tasks import roles_on, task_samples, with_learning_tail
 from ace.runners.base import ACERunner
 from ace.skillbook import Skillbook
 from ace.steps.tail import DedupManagerLike
@@ -88,15 +88,7 @@ class BrowserUse(ACERunner):
     ) -> BrowserUse:
         """A ``Reflector`` and a ``SkillManager`` on ``ace_model`` (a litellm model string);
         ``options`` are the constructor's keywords."""
-        from ace.roles import Reflector, SkillManager
-
-        settings = {"max_tokens": ace_max_tokens, "temperature": ace_temperature}
-        return cls(
-            llm,
-            reflector=Reflector(ace_model, model_settings=settings),
-            skill_manager=SkillManager(ace_model, model_settings=settings),
-            **options,
-        )
+        return cls(llm, **roles_on(ace_model, ace_max_tokens, ace_temperature), **options)
 
     @class_or_instance_method
     def build_steps(

@@ -20,7 +20,7 @@ from ace.integrations.claude_code._execute import find_claude
 from ace.pipeline import ACEStepContext, CancellationToken, Pipeline, SampleResult
 from ace.pipeline.protocol import ReflectorLike, SkillManagerLike, StepProtocol
 from ace.runners._hybrid import class_or_instance_method, own_defaults
-from ace.runners._tasks import task_samples, with_learning_tail
+from ace.runners._tasks import roles_on, task_samples, with_learning_tail
 from ace.runners.ace import _require_roles
 from ace.runners.base import ACERunner
 from ace.skillbook import Skillbook
@@ -105,15 +105,7 @@ class ClaudeCode(ACERunner):
     ) -> ClaudeCode:
         """A ``Reflector`` and a ``SkillManager`` on ``ace_model`` (a litellm model string);
         ``options`` are the constructor's keywords."""
-        from ace.roles import Reflector, SkillManager
-
-        settings = {"max_tokens": ace_max_tokens, "temperature": ace_temperature}
-        return cls(
-            working_dir,
-            reflector=Reflector(ace_model, model_settings=settings),
-            skill_manager=SkillManager(ace_model, model_settings=settings),
-            **options,
-        )
+        return cls(working_dir, **roles_on(ace_model, ace_max_tokens, ace_temperature), **options)
 
     @class_or_instance_method
     def build_steps(

@@ -25,6 +25,7 @@ from ace.integrations.langchain import (
 from ace.pipeline import ACEStepContext, CancellationToken, Pipeline, SampleResult
 from ace.pipeline.protocol import ReflectorLike, SkillManagerLike, StepProtocol
 from ace.runners._hybrid import class_or_instance_method
+from ace.runners._tasks import roles_on
 from ace.runners.ace import _require_roles
 from ace.runners.base import ACERunner
 from ace.skillbook import Skillbook
@@ -126,15 +127,7 @@ class LangChain(ACERunner):
         """The established factory: a ``Reflector`` and a ``SkillManager`` on ``ace_model``
         (any litellm model string) with ``ace_max_tokens`` and ``ace_temperature``;
         ``options`` are the constructor's keywords."""
-        from ace.roles import Reflector, SkillManager
-
-        settings = {"max_tokens": ace_max_tokens, "temperature": ace_temperature}
-        return cls(
-            runnable,
-            reflector=Reflector(ace_model, model_settings=settings),
-            skill_manager=SkillManager(ace_model, model_settings=settings),
-            **options,
-        )
+        return cls(runnable, **roles_on(ace_model, ace_max_tokens, ace_temperature), **options)
 
     @class_or_instance_method
     def build_steps(
