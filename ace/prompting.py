@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     import jinja2
 
 
+@functools.cache
 def prompt_dir() -> Path:
-    """The directory holding the prompt templates (installed wheel or source checkout)."""
+    """The directory holding the prompt templates (installed wheel or source checkout);
+    found once per process."""
     installed = resources.files("ace").joinpath("prompts")
     if installed.is_dir():
         return Path(str(installed))

@@ -12,7 +12,7 @@ throw-away PostgreSQL cluster when PostgreSQL's server binaries are installed (a
   up), alternating with requests to the echo route with the same body: p50 and p99.
   Target: p50 <= 2x echo.
   Two playbooks: *typical* (the prompt matches about a tenth of the skills) and *dense*
-  (it matches nearly all; the database's full-text ranking then scores ~1,000 rows).
+  (it matches nearly all; the text index then scores ~1,000 skills).
 - learn accept (``POST .../episodes/learn`` answered 202), 32 concurrent clients x 20
   requests, two rounds: p50 and p99 against the echo route under the same load (rounds
   alternate). Target: p50 <= 2x.

@@ -1,5 +1,5 @@
-"""`top_skills`: the database's full-text ranking, then evidence, then embeddings (scripted
-through litellm), on SQLite (FTS5) and PostgreSQL (tsvector)."""
+"""`top_skills`: the in-process text ranking (BM25 over stemmed words), then evidence, then
+embeddings (scripted through litellm), on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 

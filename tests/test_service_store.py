@@ -4,6 +4,7 @@ cluster): playbooks as rows, versions and history, rollback, tenants, migrations
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -239,6 +240,9 @@ def test_learn_requests_are_checked_before_anything_is_stored(service_db_url: st
         other_tenant = store.submit_job("acme", "pb", full, idempotency_key="req-1")
         assert again.id == first.id != other_tenant.id
         assert (first.status, first.attempts, first.idempotency_key) == ("queued", 0, "req-1")
+        # what submit_job returns is what the database holds (it is not read back)
+        assert store.get_job(None, first.id) == first
+        assert store.get_job("acme", other_tenant.id) == other_tenant
         request = store.get_job_request(None, first.id)
         assert request is not None and request.model_dump(exclude_none=True) == full
 
@@ -352,3 +356,151 @@ def test_the_models_match_the_migrations(service_db_url: str) -> None:
             connection, opts={"include_object": ours, "compare_type": True}
         )
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_connections_killed_while_idle_are_replaced_before_use(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooled connection is checked on checkout only after sitting idle; one the server
+    closed meanwhile (a restart, an idle timeout) is replaced, so the caller never sees it."""
+    import psycopg
+
+    from ace.service import _db
+
+    monkeypatch.setattr(_db, "PING_AFTER_IDLE_S", 0.2)
+    with Store(postgres_url) as store:
+        store.ensure_playbook("acme", "pb")
+        with store._read() as connection:
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        admin_url = postgres_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s", [pid]
+            ).fetchone()
+        assert killed == (True,)
+        time.sleep(0.3)  # idle longer than PING_AFTER_IDLE_S
+        assert store.get_playbook("acme", "pb") is not None
+        with store._read() as connection:
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
+
+
+def _fresh_and_cached(store: Store, tenant: str, playbook_id: str) -> tuple[object, object]:
+    """The playbook's state read from its rows, and what the store's cache holds for the
+    same version (None when it holds nothing)."""
+    with store._read() as connection:
+        pk = store._playbook_pk(connection, tenant, playbook_id)
+        assert pk is not None
+        fresh = store._load_state(connection, pk)
+    return fresh, store._states.get(pk, fresh.created_at, fresh.version)
+
+
+def test_cached_playbook_states_equal_their_rows(service_db_url: str) -> None:
+    """States are cached per version, read in committed snapshots or written by committed
+    transactions; after every kind of change the cached state is exactly what the rows say."""
+
+    def ops(*operations: UpdateOperation) -> UpdateBatch:
+        return UpdateBatch(operations=list(operations))
+
+    with Store(service_db_url) as store:
+        steps = [
+            lambda: store.apply_update("acme", "pb", ops(
+                UpdateOperation(type="ADD", section="a", content="first lesson"),
+                UpdateOperation(type="ADD", section="b", content="second lesson"),
+            )),
+            lambda: store.apply_update("acme", "pb", ops(
+                UpdateOperation(type="UPDATE", skill_id="a-00001", content="first, edited"),
+                UpdateOperation(type="TAG", skill_id="b-00002", metadata={"helpful": 2}),
+            )),
+            lambda: store.apply_update("acme", "pb", ops(
+                UpdateOperation(type="REMOVE", skill_id="b-00002"),
+                UpdateOperation(type="ADD", section="c", content="third lesson"),
+            ), base_version=1),  # computed on an older version: re-applied on the newer
+            lambda: store.rollback("acme", "pb", 1),
+            lambda: store.import_skillbook("acme", "pb", Skillbook.from_dict(ESTABLISHED)),
+        ]  # fmt: skip
+        cached_after_write = 0
+        for step in steps:
+            step()
+            fresh, cached = _fresh_and_cached(store, "acme", "pb")
+            if cached is not None:
+                cached_after_write += 1
+                assert cached == fresh
+            store.load_skillbook("acme", "pb")  # a read caches it when the write did not
+            fresh, cached = _fresh_and_cached(store, "acme", "pb")
+            assert cached == fresh
+        assert cached_after_write >= 3  # the apply_update steps cache what they wrote
+
+
+def test_a_recreated_playbook_is_never_served_from_another_stores_cache(
+    service_db_url: str,
+) -> None:
+    """Two stores on one database (two processes): one deletes and re-creates a playbook,
+    which SQLite may give the deleted one's pk, at the same version number. The other store
+    must read the new content, through top_skills, load_skillbook and the API's ranker."""
+    from ace.service.api.ranking import Ranker
+
+    def add(store: Store, content: str) -> None:
+        op = UpdateOperation(type="ADD", section="s", content=content)
+        store.apply_update("acme", "pb", UpdateBatch(operations=[op]))
+
+    with Store(service_db_url) as reader, Store(service_db_url) as writer:
+        ranker = Ranker(reader)
+        add(writer, "rotate the old credentials")
+        assert reader.load_skillbook("acme", "pb")[0].skills()[0].content == (
+            "rotate the old credentials"
+        )
+        assert [s.content for s in ranker.top("acme", "pb", "credentials", 5).skills] == [
+            "rotate the old credentials"
+        ]
+        with writer._read() as connection:
+            old_pk = writer._playbook_pk(connection, "acme", "pb")
+        assert writer.delete_playbook("acme", "pb")
+        add(writer, "page the on-call engineer")  # re-created, version 1 again
+        with writer._read() as connection:
+            new_pk = writer._playbook_pk(connection, "acme", "pb")
+        if service_db_url.startswith("sqlite"):
+            assert new_pk == old_pk  # the case this test is about
+        book, version = reader.load_skillbook("acme", "pb")
+        assert version == 1 and [s.content for s in book.skills()] == ["page the on-call engineer"]
+        ranked = ranker.top("acme", "pb", "credentials engineer", 5).skills
+        assert [s.content for s in ranked] == ["page the on-call engineer"]
+        assert [r.skill.content for r in reader.top_skills("acme", "pb", "engineer", 5)] == [
+            "page the on-call engineer"
+        ]
+
+
+def test_the_text_index_migration_drops_and_rebuilds_the_database_indexes(
+    service_db_url: str,
+) -> None:
+    """0005 drops 0002's full-text indexes (ranking is in process now); its downgrade
+    rebuilds them with the existing skills indexed, and upgrading again drops them."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from ace.service import schema
+
+    sqlite = service_db_url.startswith("sqlite")
+    probe = (
+        "SELECT rowid FROM skills_fts WHERE skills_fts MATCH 'rotating'"
+        if sqlite
+        else "SELECT pk FROM skills WHERE search @@ to_tsquery('english', 'rotating')"
+    )
+
+    def indexed() -> bool:
+        if sqlite:
+            return "skills_fts" in inspect(store.engine).get_table_names()
+        return "search" in {c["name"] for c in inspect(store.engine).get_columns("skills")}
+
+    with Store(service_db_url) as store:
+        op = UpdateOperation(type="ADD", section="s", content="rotate the credentials")
+        store.apply_update("acme", "pb", UpdateBatch(operations=[op]))
+        assert not indexed()
+        with store.engine.connect() as connection, connection.begin():
+            command.downgrade(schema._config(connection), "0004")
+        assert indexed()
+        with store.engine.connect() as connection:
+            assert len(connection.execute(text(probe)).all()) == 1  # stemmed, like before
+        schema.upgrade(store.engine)
+        assert not indexed() and schema.state(store.engine).current == "0005"
+        ranked = store.top_skills("acme", "pb", "rotating credentials", 3)
+        assert [r.skill.content for r in ranked] == ["rotate the credentials"]

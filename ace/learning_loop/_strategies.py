@@ -1,4 +1,4 @@
-"""Strategies of a playbook rated for a task: relevance from the store's full-text
+"""Strategies of a playbook rated for a task: relevance from the store's text
 ranking, confidence and evidence from the loop's ledger (``formulas.confidence``)."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def find(
     limit: int,
 ) -> list[Rated]:
     """The ``limit`` strategies most relevant to ``task_description`` (only those the
-    full-text index matches), of ``strategy_type`` when given, best first."""
+    text index matches), of ``strategy_type`` when given, best first."""
     ranked = store.top_skills(
         tenant, playbook_id, task_description, k=max(limit * 5, 50), fill=False
     )

@@ -421,7 +421,7 @@ class LearningLoop:
         limit: int = 10,
     ) -> list[dict[str, Any]]:
         """The playbook's strategies relevant to ``task_description`` (the store's
-        full-text ranking, ``Store.top_skills``), best first, optionally of one category.
+        text ranking, ``Store.top_skills``), best first, optionally of one category.
 
         Each is ``{"pattern", "context", "confidence", "evidence_count", "category",
         "skill_id", "relevance"}``: ``pattern`` the strategy, ``context`` its section,

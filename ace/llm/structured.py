@@ -8,6 +8,7 @@ what was wrong so the next validation round can fix it. The texts a model reads 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any, TypeVar, cast
@@ -80,8 +81,21 @@ def _adapter(output_type: Any) -> TypeAdapter[Any]:
 
 
 def json_schema(output_type: type[Any]) -> dict[str, Any]:
-    """The JSON schema of ``output_type`` (a pydantic model or any pydantic-supported type)."""
-    return _adapter(output_type).json_schema()
+    """The JSON schema of ``output_type`` (a pydantic model or any pydantic-supported type);
+    a fresh copy each call, so callers may change it."""
+    return copy.deepcopy(_schema(output_type))
+
+
+_schemas: dict[Any, dict[str, Any]] = {}
+
+
+def _schema(output_type: Any) -> dict[str, Any]:
+    # Generating a schema costs milliseconds (a fifth of a service learn job's own CPU
+    # before this cache); a type's schema never changes.
+    found = _schemas.get(output_type)
+    if found is None:
+        found = _schemas.setdefault(output_type, _adapter(output_type).json_schema())
+    return found
 
 
 def parse_structured(text: str, output_type: type[T], *, model: str | None = None) -> T:
@@ -114,7 +128,7 @@ def _describe(exc: ValidationError) -> str:
 
 def schema_instruction(output_type: type[Any]) -> str:
     """The instruction added when the provider has no JSON-schema mode."""
-    schema = json.dumps(json_schema(output_type), separators=(",", ":"))
+    schema = json.dumps(_schema(output_type), separators=(",", ":"))
     return _say("schema_instruction", schema=schema)
 
 

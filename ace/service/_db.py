@@ -24,7 +24,7 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 
 def require_service_extra(postgres: bool = False) -> None:
     """Raise ``ConfigurationError`` naming the install command when the extra is missing."""
-    needed = ["sqlalchemy", "alembic"] + (["psycopg"] if postgres else [])
+    needed = ["sqlalchemy", "alembic", "snowballstemmer"] + (["psycopg"] if postgres else [])
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
         raise ConfigurationError(
@@ -87,12 +87,14 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     """An engine for ``url``. SQLite: WAL, foreign keys on, a busy timeout, and
     ``BEGIN IMMEDIATE`` for write transactions (see `write`), so writers queue on the lock
     instead of failing when they upgrade from reading. PostgreSQL: a pool of
-    ``pool_size`` connections checked before use."""
+    ``pool_size`` connections, checked before use when they sat idle (`PING_AFTER_IDLE_S`)."""
     require_service_extra(postgres=not is_sqlite(url))
     from sqlalchemy import create_engine, event
 
     if not is_sqlite(url):
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        _ping_when_idle(engine)
+        return engine
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
@@ -116,6 +118,44 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+PING_AFTER_IDLE_S = 1.0
+"""A pooled PostgreSQL connection idle this long is checked (``SELECT 1``) before use."""
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a connection on checkout only when it sat idle in the pool.
+
+    A connection that died (the server restarted, an idle timeout closed it) was almost
+    always idle for a while; checking every checkout, as ``pool_pre_ping`` does, cost a
+    third of a learn request's database time. A connection found dead is replaced before
+    use; one that dies while busy fails its statement, and SQLAlchemy then drops the
+    pool's other connections, so the next request starts afresh.
+    """
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # new, or used a moment ago
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:  # the pool replaces the connection and tries again
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
 
 @contextmanager

@@ -7,9 +7,8 @@ provenance records, in order) and ``similarity_decisions``; ``playbooks.version`
 the changes applied, and ``playbook_versions`` keeps each one (which job, which
 operations, what was skipped, and what it replaced, so any earlier version can be rebuilt).
 
-Revision 0002 adds the ranking tables: full-text indexes (SQLite's FTS5 table
-``skills_fts``; PostgreSQL's ``skills.search`` tsvector column, which the ORM does not
-map) and ``skill_embeddings``.
+Revision 0002 adds ``skill_embeddings`` (and full-text indexes that revision 0005 drops
+again: ranking is done in process by ``ace.service.text_index``).
 """
 
 from __future__ import annotations

@@ -2,11 +2,10 @@
 
 Ranking, in order of what decides:
 
-1. Text match, by the database's own full-text ranking over content and section: SQLite
-   FTS5 ``bm25`` (content weighted 1, section 0.5; Porter stemming) or PostgreSQL
-   ``ts_rank`` over a tsvector (content weight A, section B; English stemming). The query
-   is the text's words (common English words left out) joined by OR. Scores are divided by the best one, so 1.0 is the
-   best match.
+1. Text match: BM25 over the skills' stemmed words, content and section (section words
+   count half), computed in process by ``ace.service.text_index`` (the same on SQLite and
+   PostgreSQL). The query is the text's words, common English words left out, any of
+   which may match. Scores are divided by the best one, so 1.0 is the best match.
 2. With an embedding model (``Store(embedding_model=...)`` or ``embedding_model=``),
    relevance is the mean of that text score and the cosine similarity (clipped at 0) of
    the text's and the skill's embeddings, computed through litellm and cached per skill
@@ -27,15 +26,15 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ace.errors import ACEError, UsageError
 from ace.service.requests import check_id, tenant_of
+from ace.service.text_index import TextIndex
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from ace.service.store import Store
     from ace.skillbook import Skill
 
@@ -87,6 +86,13 @@ def evidence_of(skill: Skill) -> float:
     return (skill.helpful - skill.harmful) / (skill.helpful + skill.harmful + 1)
 
 
+def text_index_of(skills: Mapping[int, Skill | None]) -> TextIndex:
+    """The text index of skills by row pk (None entries left out)."""
+    return TextIndex(
+        (pk, skill.content, skill.section) for pk, skill in skills.items() if skill is not None
+    )
+
+
 def top_skills(
     store: Store,
     tenant: str | None,
@@ -112,15 +118,15 @@ def top_skills(
         pk = store._playbook_pk(connection, tenant, playbook_id)
         if pk is None:
             return []
-        state = store._load_state(connection, pk)
-        terms = query_terms(query_text)
-        text_scores = _text_scores(connection, store.dialect, pk, terms) if terms else {}
+        state = store._load_state(connection, pk, cached=True)
     active = sorted(
         (s for s in state.skills.values() if s.record.get("status", "active") == "active"),
         key=lambda s: (s.position, s.pk),
     )
     book = state.skillbook()
     by_pk = {stored.pk: book.get_skill(stored.record["id"]) for stored in active}
+    terms = query_terms(query_text)
+    text_scores = text_index_of(by_pk).scores(terms) if terms else {}
     best = max(text_scores.values(), default=0.0)
     normalised = {pk: (score / best if best > 0 else 0.0) for pk, score in text_scores.items()}
     similarities: dict[int, float] | None = None
@@ -146,33 +152,6 @@ def top_skills(
         ranked.append((key, RankedSkill(skill, score, text, similarity, net)))
     ranked.sort(key=lambda item: item[0], reverse=True)
     return [item for _, item in ranked[:k]]
-
-
-def _text_scores(
-    connection: Connection, dialect: str, playbook_pk: int, terms: list[str]
-) -> dict[int, float]:
-    from sqlalchemy import text
-
-    if dialect == "sqlite":
-        words = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        match = f"scope : p{playbook_pk} AND {{content section}} : ({words})"
-        rows = connection.execute(
-            text(
-                "SELECT rowid, bm25(skills_fts, 1.0, 0.5, 0.0) FROM skills_fts "
-                "WHERE skills_fts MATCH :match"
-            ),
-            {"match": match},
-        )
-        return {int(pk): -float(rank) for pk, rank in rows if -float(rank) > 0}
-    query = " | ".join(terms)
-    rows = connection.execute(
-        text(
-            "SELECT pk, ts_rank(search, to_tsquery('english', :query)) FROM skills "
-            "WHERE playbook_pk = :pk AND search @@ to_tsquery('english', :query)"
-        ),
-        {"query": query, "pk": playbook_pk},
-    )
-    return {int(pk): float(rank) for pk, rank in rows if float(rank) > 0}
 
 
 def _similarities(
@@ -211,4 +190,11 @@ def _cosine(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True)) / norm if norm else 0.0
 
 
-__all__ = ["EVIDENCE_WEIGHT", "RankedSkill", "evidence_of", "query_terms", "top_skills"]
+__all__ = [
+    "EVIDENCE_WEIGHT",
+    "RankedSkill",
+    "evidence_of",
+    "query_terms",
+    "text_index_of",
+    "top_skills",
+]

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,6 +95,9 @@ class _Stored:
 @dataclass
 class _State:
     playbook_pk: int
+    created_at: datetime
+    """The playbook row's creation time: with the pk, it tells a re-created playbook (whose
+    pk SQLite may reuse) from the one before."""
     version: int
     next_id: int
     extra: dict[str, Any]
@@ -112,6 +117,40 @@ class _State:
         )
 
 
+CACHED_STATES = 64
+"""Playbook versions whose loaded rows a store keeps in memory (least recently used go)."""
+
+
+class _StateCache:
+    """Loaded playbook states by (pk, creation time, version), shared read-only.
+
+    A version's content never changes once committed, so a state read in a committed
+    snapshot, or written by a transaction that then committed, stays true forever. Saves
+    reading and decoding a playbook's rows twice per learn job (at the claim and when the
+    update is applied) when the job before it ran in this process.
+    """
+
+    def __init__(self, capacity: int = CACHED_STATES) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._states: OrderedDict[tuple[int, datetime, int], _State] = OrderedDict()
+
+    def get(self, playbook_pk: int, created_at: datetime, version: int) -> _State | None:
+        with self._lock:
+            found = self._states.get((playbook_pk, created_at, version))
+            if found is not None:
+                self._states.move_to_end((playbook_pk, created_at, version))
+            return found
+
+    def put(self, state: _State) -> None:
+        key = (state.playbook_pk, state.created_at, state.version)
+        with self._lock:
+            self._states[key] = state
+            self._states.move_to_end(key)
+            while len(self._states) > self.capacity:
+                self._states.popitem(last=False)
+
+
 def skill_record(skill: Skill) -> dict[str, Any]:
     """A skill as the store keeps it: the file-format dict with all three counters."""
     record = skill.to_dict()
@@ -119,6 +158,8 @@ def skill_record(skill: Skill) -> dict[str, Any]:
     return record
 
 
+_STAGED = "ace_staged_states"
+"""Key of ``Connection.info``: states a write transaction produced, cached once it commits."""
 _COLUMNS = ("section", "content", "justification", "evidence", "status", "created_at")
 _COUNTERS = ("helpful", "harmful", "neutral")
 
@@ -153,6 +194,7 @@ class Store:
         self.embedding_model = embedding_model
         self.embedding_kwargs = dict(embedding_kwargs or {})
         self.engine: Engine = _db.make_engine(self.url, pool_size=pool_size)
+        self._states = _StateCache()
         try:
             found = schema.check(self.engine, url_for_messages=self.display_url)
             if migrate and not found.up_to_date:
@@ -195,8 +237,15 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        staged: list[_State] = []
         with _db.write(self.engine) as connection:
-            yield connection
+            connection.info[_STAGED] = staged
+            try:
+                yield connection
+            finally:
+                del connection.info[_STAGED]
+        for state in staged:  # reached only once the transaction committed
+            self._states.put(state)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -361,10 +410,19 @@ class Store:
         found = self.history(tenant, playbook_id, since_version=version - 1, limit=1)
         return found[0] if found and found[0].version == version else None
 
-    def _load_state(self, connection: Connection, playbook_pk: int) -> _State:
+    def _load_state(
+        self, connection: Connection, playbook_pk: int, *, cached: bool = False
+    ) -> _State:
+        """The playbook's rows as of this transaction. ``cached``: only in a read
+        transaction, whose snapshot is committed data; the result is then shared and must
+        not be changed."""
         from sqlalchemy import select
 
         playbook = connection.execute(select(Playbook).where(Playbook.pk == playbook_pk)).one()
+        if cached:
+            found = self._states.get(playbook_pk, playbook.created_at, playbook.version)
+            if found is not None:
+                return found
         rows = connection.execute(select(SkillRow).where(SkillRow.playbook_pk == playbook_pk)).all()
         sources: dict[int, list[dict[str, Any]]] = {}
         for skill_pk, data in connection.execute(
@@ -395,14 +453,18 @@ class Store:
                 ).where(SimilarityDecisionRow.playbook_pk == playbook_pk)
             )
         }
-        return _State(
+        state = _State(
             playbook_pk,
+            playbook.created_at,
             playbook.version,
             playbook.next_id,
             dict(playbook.extra or {}),
             skills,
             decisions,
         )
+        if cached:
+            self._states.put(state)
+        return state
 
     def load_skillbook(self, tenant: str | None, playbook_id: str) -> tuple[Skillbook, int]:
         """The playbook as a ``Skillbook`` and the version it is (an unknown playbook is
@@ -412,7 +474,7 @@ class Store:
             pk = self._playbook_pk(connection, tenant, playbook_id)
             if pk is None:
                 return Skillbook(), 0
-            state = self._load_state(connection, pk)
+            state = self._load_state(connection, pk, cached=True)
         return state.skillbook(), state.version
 
     def skillbook_at(self, tenant: str | None, playbook_id: str, version: int) -> Skillbook:
@@ -454,22 +516,21 @@ class Store:
         return state
 
     # ------------------------------------------------------------------ writing
-    def _bump(self, connection: Connection, playbook_pk: int, expected: int) -> int:
-        """Take version ``expected + 1`` (compare-and-set); on a conflict, move to the
-        current version and try again. Returns the version the change is applied on."""
-        from sqlalchemy import select, update
+    def _bump(self, connection: Connection, playbook_pk: int) -> tuple[int, datetime]:
+        """Take the playbook's next version, holding its row until the transaction ends.
+        Returns the version the change is applied on (the one before), and the playbook's
+        creation time. One atomic statement: concurrent writers queue on the row and each
+        gets the next number, so a change computed on an older version never retries; it
+        is applied to whatever the rows hold once it has the row."""
+        from sqlalchemy import update
 
-        while True:
-            taken = connection.execute(
-                update(Playbook)
-                .where(Playbook.pk == playbook_pk, Playbook.version == expected)
-                .values(version=expected + 1, updated_at=utcnow())
-            ).rowcount
-            if taken == 1:
-                return expected
-            expected = connection.execute(
-                select(Playbook.version).where(Playbook.pk == playbook_pk)
-            ).scalar_one()
+        taken = connection.execute(
+            update(Playbook)
+            .where(Playbook.pk == playbook_pk)
+            .values(version=Playbook.version + 1, updated_at=utcnow())
+            .returning(Playbook.version, Playbook.created_at)
+        ).one()
+        return int(taken[0]) - 1, taken[1]
 
     def _write_state(
         self,
@@ -480,9 +541,10 @@ class Store:
         next_id: int,
         decisions: dict[str, dict[str, Any]],
         extra: dict[str, Any],
+        pks: dict[str, int] | None = None,
     ) -> dict[str, Any]:
         """Make the rows of ``state`` hold ``target`` (id -> (position, record)); return the
-        undo record of the change."""
+        undo record of the change. ``pks`` receives each target skill's row pk."""
         from sqlalchemy import delete, insert, update
 
         undo_skills: dict[str, Any] = {}
@@ -490,8 +552,11 @@ class Store:
             if skill_id not in target:
                 undo_skills[skill_id] = {"position": stored.position, "skill": stored.record}
                 connection.execute(delete(SkillRow).where(SkillRow.pk == stored.pk))
+        pks = {} if pks is None else pks
         for skill_id, (position, record) in target.items():
             old = state.skills.get(skill_id)
+            if old is not None:
+                pks[skill_id] = old.pk
             if old is not None and old.record == record and old.position == position:
                 continue
             columns = _columns(record, position)
@@ -502,6 +567,7 @@ class Store:
                     .values(playbook_pk=state.playbook_pk, skill_id=skill_id, **columns)
                     .returning(SkillRow.pk)
                 ).scalar_one()
+                pks[skill_id] = skill_pk
                 self._write_sources(connection, skill_pk, record.get("sources") or [])
                 continue
             undo_skills[skill_id] = {"position": old.position, "skill": old.record}
@@ -613,8 +679,11 @@ class Store:
         job_id: str | None,
         source: SkillSource | Mapping[str, Any] | None,
     ) -> AppliedUpdate:
-        applied_on = self._bump(connection, playbook_pk, base_version)
-        state = self._load_state(connection, playbook_pk)
+        applied_on, created_at = self._bump(connection, playbook_pk)
+        # the rows hold version applied_on (this transaction holds the playbook's row now)
+        state = self._states.get(playbook_pk, created_at, applied_on) or self._load_state(
+            connection, playbook_pk
+        )
         book = state.skillbook()
         report = book.apply_update(batch, source=source)
         positions = [s.position for s in state.skills.values()]
@@ -627,6 +696,7 @@ class Store:
                 next_position += 1
             else:
                 target[skill.id] = (old.position, skill_record(skill))
+        written: dict[str, int] = {}
         undo = self._write_state(
             connection,
             state,
@@ -634,7 +704,24 @@ class Store:
             next_id=book.next_id,
             decisions=book.similarity_decisions,
             extra=state.extra,
+            pks=written,
         )
+        staged = connection.info.get(_STAGED)
+        if staged is not None:
+            staged.append(
+                _State(
+                    playbook_pk,
+                    created_at,
+                    applied_on + 1,
+                    book.next_id,
+                    state.extra,
+                    {
+                        skill_id: _Stored(written[skill_id], position, record)
+                        for skill_id, (position, record) in target.items()
+                    },
+                    {key: dict(data) for key, data in book.similarity_decisions.items()},
+                )
+            )
         skipped = [
             {"operation": op.model_dump(mode="json", exclude_none=True), "reason": why}
             for op, why in report.skipped
@@ -717,7 +804,7 @@ class Store:
         }
         with self._write() as connection:
             pk = self._ensure_playbook(connection, tenant, playbook_id)
-            applied_on = self._bump(connection, pk, _version(connection, pk))
+            applied_on, _ = self._bump(connection, pk)
             state = self._load_state(connection, pk)
             undo = self._write_state(
                 connection,
@@ -771,7 +858,7 @@ class Store:
                 raise UsageError(f"tenant {tenant!r} has no playbook {playbook_id!r}")
             if isinstance(to_version, bool) or not isinstance(to_version, int) or to_version < 0:
                 raise UsageError(f"version must be an integer >= 0, got {to_version!r}")
-            applied_on = self._bump(connection, pk, _version(connection, pk))  # holds the row
+            applied_on, _ = self._bump(connection, pk)  # holds the row
             if to_version > applied_on:
                 raise UsageError(
                     f"version {to_version} does not exist yet; the playbook is at {applied_on}"
@@ -954,9 +1041,24 @@ class Store:
             if existing is None:
                 raise
             return existing
-        job = self.get_job(tenant, job_id)
-        assert job is not None
-        return job
+        # what get_job would read back, without another transaction
+        return JobInfo(
+            id=job_id,
+            tenant=tenant,
+            playbook_id=playbook_id,
+            status="queued",
+            attempts=0,
+            max_attempts=attempts,
+            error=None,
+            errors=[],
+            result=None,
+            idempotency_key=idempotency_key,
+            created_at=now,
+            available_at=now,
+            started_at=None,
+            finished_at=None,
+            worker_id=None,
+        )
 
     def _job_by_key(self, tenant: str, key: str) -> JobInfo | None:
         from sqlalchemy import select
@@ -1139,7 +1241,7 @@ class Store:
     def load_claimed_skillbook(self, claim: ClaimedJob) -> tuple[Skillbook, int]:
         """The claimed job's playbook and its version (what the worker learns against)."""
         with self._read() as connection:
-            state = self._load_state(connection, claim.playbook_pk)
+            state = self._load_state(connection, claim.playbook_pk, cached=True)
         return state.skillbook(), state.version
 
     def finish_job(

@@ -112,6 +112,8 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._inflight: dict[str, ClaimedJob] = {}
+        self._ending: set[str] = set()
+        """In-flight jobs whose end is being recorded: a failed heartbeat is no news then."""
         self._idle_workers = 0
         self._threads: list[threading.Thread] = []
         self._heartbeat: threading.Thread | None = None
@@ -236,10 +238,19 @@ class WorkerPool:
         """Run one claimed job to its recorded end (done, queued for a retry, or failed);
         never raises for what went wrong inside the job."""
         try:
+            self._run_job(claim)
+        finally:
+            with self._lock:
+                self._ending.discard(claim.id)
+
+    def _run_job(self, claim: ClaimedJob) -> None:
+        try:
             skillbook, version = self.store.load_claimed_skillbook(claim)
             outcome = self.learner.learn(claim.request, skillbook, job_id=claim.id)
             result = {**outcome.summary(), "attempt": claim.attempt, "worker_id": self.worker_id}
             result["reflector"] = self.learner.config.reflector
+            with self._lock:
+                self._ending.add(claim.id)
             applied = self.store.finish_job(
                 claim,
                 outcome.batch,
@@ -254,6 +265,8 @@ class WorkerPool:
             return
         except Exception as exc:
             cause, retryable = classify_failure(exc)
+            with self._lock:
+                self._ending.add(claim.id)
             try:
                 status = self.store.fail_job(
                     claim, cause, retryable=retryable, retry_policy=self.retry_policy
@@ -291,8 +304,10 @@ class WorkerPool:
             for claim in claims:
                 try:
                     if not self.store.heartbeat(claim, lease_s=self.lease_s):
-                        with self._lock:  # a job that just ended holds no lease either
-                            still_running = claim.id in self._inflight
+                        with self._lock:  # a job that is ending holds no lease either
+                            still_running = (
+                                claim.id in self._inflight and claim.id not in self._ending
+                            )
                         if still_running:
                             _log.warning("job %s: lease lost", claim.id)
                 except Exception as exc:

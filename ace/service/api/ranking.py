@@ -1,12 +1,12 @@
 """``embed_prompt``'s ranking, fast: the same order as ``ace.service.relevance.top_skills``
 without loading the playbook on every request.
 
-Per request it reads the playbook's version and the database's full-text scores for the
-prompt, in one read transaction. The rest (the active skills, their evidence, and the
-order in which unmatched skills fill the remaining places) is kept per playbook and
-version, rebuilt in that same transaction when the version moved. So an answer always
-matches the version the scores were read at. A store with an embedding model ranks through
-``top_skills`` itself (the cache only covers the text ranking).
+Per request it reads the playbook's version (one indexed row). The rest (the active
+skills, their text index, their evidence, and the order in which unmatched skills fill the
+remaining places) is kept per playbook and version, rebuilt in that same read transaction
+when the version moved. So an answer always matches the version it names. A store with an
+embedding model ranks through ``top_skills`` itself (the cache only covers the text
+ranking).
 """
 
 from __future__ import annotations
@@ -15,39 +15,21 @@ import heapq
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ace.service.relevance import EVIDENCE_WEIGHT, evidence_of, query_terms
+from ace.service.relevance import EVIDENCE_WEIGHT, evidence_of, query_terms, text_index_of
 
 if TYPE_CHECKING:
     from ace.service.store import Store
+    from ace.service.text_index import TextIndex
     from ace.skillbook import Skill
 
-_SQL = {
-    # The same ranking as relevance._text_scores (kept equal by the API's tests).
-    "sqlite": {
-        "playbook": "SELECT pk, version FROM playbooks "
-        "WHERE tenant_id = :tenant AND playbook_id = :playbook_id",
-        "scores": "SELECT rowid, -bm25(skills_fts, 1.0, 0.5, 0.0) FROM skills_fts "
-        "WHERE skills_fts MATCH :match",
-    },
-    "postgresql": {
-        "playbook": "SELECT pk, version FROM playbooks "
-        "WHERE tenant_id = %(tenant)s AND playbook_id = %(playbook_id)s",
-        # The query is parsed once (MATERIALIZED): written inline with a bound parameter,
-        # PostgreSQL parsed and stemmed it again for every row (15x slower at 1,000 skills).
-        "scores": "WITH q AS MATERIALIZED (SELECT to_tsquery('english', %(query)s) AS query) "
-        "SELECT s.pk, ts_rank(s.search, q.query) FROM skills s, q "
-        "WHERE s.playbook_pk = %(pk)s AND s.search @@ q.query",
-    },
+_PLAYBOOK_SQL = {
+    "sqlite": "SELECT pk, version, created_at FROM playbooks "
+    "WHERE tenant_id = :tenant AND playbook_id = :playbook_id",
+    "postgresql": "SELECT pk, version, created_at FROM playbooks "
+    "WHERE tenant_id = %(tenant)s AND playbook_id = %(playbook_id)s",
 }
-
-
-def _score_params(dialect: str, playbook_pk: int, terms: list[str]) -> dict[str, object]:
-    if dialect == "sqlite":
-        words = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        return {"match": f"scope : p{playbook_pk} AND {{content section}} : ({words})"}
-    return {"query": " | ".join(terms), "pk": playbook_pk}
 
 
 CACHED_PLAYBOOKS = 256
@@ -58,8 +40,12 @@ CACHED_PLAYBOOKS = 256
 class _Ranking:
     playbook_pk: int
     version: int
+    created: object
+    """The playbook row's creation time, as the driver returned it."""
     skills: dict[int, Skill]
     """Active skills by row pk."""
+    index: TextIndex
+    """The active skills' text index."""
     keys: dict[int, tuple[float, int, int]]
     """(evidence, helpful, position) per active skill: the tie-breakers of the ranking."""
     fill: list[int]
@@ -92,36 +78,42 @@ class Ranker:
             )
             ranked = store.top_skills(tenant, playbook_id, prompt, k)
             return Ranked([r.skill for r in ranked], info.version)
-        terms = query_terms(prompt)
-        sql = _SQL[store.dialect]
         with store._read() as connection:
-            # The two statements of every request go straight to the driver, values bound
-            # as parameters: SQLAlchemy's row handling cost more than the queries did on a
-            # large playbook.
+            # Straight to the driver, values bound as parameters: SQLAlchemy's row handling
+            # cost more than the query.
             cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                cursor.execute(sql["playbook"], {"tenant": tenant, "playbook_id": playbook_id})
+                cursor.execute(
+                    _PLAYBOOK_SQL[store.dialect], {"tenant": tenant, "playbook_id": playbook_id}
+                )
                 row = cursor.fetchone()
-                if row is not None:
-                    pk, version = int(row[0]), int(row[1])
-                    ranking = self._ranking((tenant, playbook_id), pk, version, connection)
-                    scores: dict[int, float] = {}
-                    if terms and ranking.skills:
-                        cursor.execute(sql["scores"], _score_params(store.dialect, pk, terms))
-                        scores = {key: score for key, score in cursor.fetchall() if score > 0}
-                    return Ranked(_order(ranking, scores, k), ranking.version)
             finally:
                 cursor.close()
+            if row is not None:
+                key = (tenant, playbook_id)
+                ranking = self._ranking(key, row, connection)
+        if row is not None:
+            terms = query_terms(prompt)
+            scores = ranking.index.scores(terms) if terms and ranking.skills else {}
+            return Ranked(_order(ranking, scores, k), ranking.version)
         info = store.ensure_playbook(tenant, playbook_id)  # first use: created empty
         return Ranked([], info.version)
 
-    def _ranking(self, key: tuple[str, str], pk: int, version: int, connection: object) -> _Ranking:
+    def _ranking(self, key: tuple[str, str], row: tuple[Any, ...], connection: object) -> _Ranking:
+        """The cached ranking data of the playbook ``row`` (pk, version, created_at as the
+        driver gives it); rebuilt when any of the three moved (SQLite may give a re-created
+        playbook the pk of a deleted one)."""
+        pk, version, created = int(row[0]), int(row[1]), row[2]
         with self._lock:
             found = self._cache.get(key)
-            if found is not None and found.playbook_pk == pk and found.version == version:
+            if found is not None and (found.playbook_pk, found.version, found.created) == (
+                pk,
+                version,
+                created,
+            ):
                 self._cache.move_to_end(key)
                 return found
-        state = self.store._load_state(connection, pk)  # type: ignore[arg-type]
+        state = self.store._load_state(connection, pk, cached=True)  # type: ignore[arg-type]
         book = state.skillbook()
         active = sorted(
             (s for s in state.skills.values() if s.record.get("status", "active") == "active"),
@@ -136,7 +128,7 @@ class Ranker:
             skills[stored.pk] = skill
             keys[stored.pk] = (evidence_of(skill), skill.helpful, position)
         fill = sorted(keys, key=lambda pk: keys[pk], reverse=True)
-        built = _Ranking(pk, state.version, skills, keys, fill)
+        built = _Ranking(pk, version, created, skills, text_index_of(skills), keys, fill)
         with self._lock:
             self._cache[key] = built
             self._cache.move_to_end(key)
@@ -151,12 +143,12 @@ class Ranker:
 
 
 def _order(ranking: _Ranking, scores: dict[int, float], k: int) -> list[Skill]:
-    # As relevance.top_skills: scores are divided by the best one (inactive skills' matches
-    # included), a match's score is weighted by its evidence, and ties are broken by
-    # (evidence, helpful, position). Every match (score > 0) ranks above every non-match.
+    # As relevance.top_skills: scores are divided by the best one, a match's score is
+    # weighted by its evidence, and ties are broken by (evidence, helpful, position). Every
+    # match (score > 0) ranks above every non-match.
     best = max(scores.values(), default=0.0)
     keys = ranking.keys
-    active = {pk: score for pk, score in scores.items() if pk in keys}
+    active = scores
     if len(active) > k:
         # The evidence factor is within (0.75, 1.25), so a match scoring below 0.6 times
         # the k-th best active score is beaten by at least k others: leave those out

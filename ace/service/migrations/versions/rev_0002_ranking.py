@@ -55,6 +55,16 @@ _POSTGRES_UP = [
 ]
 
 
+SQLITE_DROP = [
+    "DROP TRIGGER skills_fts_update",
+    "DROP TRIGGER skills_fts_delete",
+    "DROP TRIGGER skills_fts_insert",
+    "DROP TABLE skills_fts",
+    "DROP VIEW skills_fts_source",
+]
+POSTGRES_DROP = ["DROP INDEX ix_skills_search", "ALTER TABLE skills DROP COLUMN search"]
+
+
 def upgrade() -> None:
     """Add the full-text index of this dialect and the embeddings table."""
     dialect = op.get_bind().dialect.name
@@ -78,15 +88,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop the index and the embeddings table."""
     op.drop_table("skill_embeddings")
-    if op.get_bind().dialect.name == "sqlite":
-        for statement in (
-            "DROP TRIGGER skills_fts_update",
-            "DROP TRIGGER skills_fts_delete",
-            "DROP TRIGGER skills_fts_insert",
-            "DROP TABLE skills_fts",
-            "DROP VIEW skills_fts_source",
-        ):
-            op.execute(statement)
-    else:
-        op.execute("DROP INDEX ix_skills_search")
-        op.execute("ALTER TABLE skills DROP COLUMN search")
+    statements = SQLITE_DROP if op.get_bind().dialect.name == "sqlite" else POSTGRES_DROP
+    for statement in statements:
+        op.execute(statement)
