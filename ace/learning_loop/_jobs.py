@@ -45,24 +45,25 @@ def _insert(
     now: datetime,
 ) -> None:
     connection.execute(
-        insert(Trajectory).values(
-            id=job_id,
-            tenant_id=tenant,
-            user_id=LEARN_JOB_USER,
-            agent_id=None,
-            origin="learn_job",
-            task_description=_description(request),
-            task_type="learn_job",
-            playbook_id=playbook_id,
-            status="unknown",
-            metrics={},
-            arguments={"value": {"learn_job_id": job_id}},
-            cited_skill_ids=[],
-            step_count=0,
-            started_at=now,
-            relearn_attempts=0,
-            relearn_count=0,
-        )
+        insert(Trajectory),  # parameters apart: one compiled statement for every job
+        {
+            "id": job_id,
+            "tenant_id": tenant,
+            "user_id": LEARN_JOB_USER,
+            "agent_id": None,
+            "origin": "learn_job",
+            "task_description": _description(request),
+            "task_type": "learn_job",
+            "playbook_id": playbook_id,
+            "status": "unknown",
+            "metrics": {},
+            "arguments": {"value": {"learn_job_id": job_id}},
+            "cited_skill_ids": [],
+            "step_count": 0,
+            "started_at": now,
+            "relearn_attempts": 0,
+            "relearn_count": 0,
+        },
     )
 
 

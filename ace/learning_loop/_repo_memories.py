@@ -70,24 +70,25 @@ def insert_memory(
     memory_id = memory_id or new_id()
     now = utcnow()
     connection.execute(
-        insert(MemoryRow).values(
-            id=memory_id,
-            tenant_id=scope.tenant,
-            user_id=scope.user_id,
-            agent_id=scope.agent_id,
-            memory_type=memory_type,
-            state="active",
-            content=content,
-            data=dict(data),
-            importance=importance,
-            reuse_count=0,
-            trajectory_id=trajectory_id,
-            playbook_id=playbook_id,
-            consolidated_into=None,
-            sources=[dict(s) for s in sources],
-            created_at=now,
-            updated_at=now,
-        )
+        insert(MemoryRow),
+        {
+            "id": memory_id,
+            "tenant_id": scope.tenant,
+            "user_id": scope.user_id,
+            "agent_id": scope.agent_id,
+            "memory_type": memory_type,
+            "state": "active",
+            "content": content,
+            "data": dict(data),
+            "importance": importance,
+            "reuse_count": 0,
+            "trajectory_id": trajectory_id,
+            "playbook_id": playbook_id,
+            "consolidated_into": None,
+            "sources": [dict(s) for s in sources],
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     return memory_id
 

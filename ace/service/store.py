@@ -261,12 +261,12 @@ class Store:
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            connection.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
+            connection.execute(pg_insert(table).on_conflict_do_nothing(), values)
         else:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
             connection.execute(
-                sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+                sqlite_insert(table).on_conflict_do_nothing(index_elements=keys), values
             )
 
     # ------------------------------------------------------------------ playbooks
@@ -563,9 +563,8 @@ class Store:
             if old is None:
                 undo_skills[skill_id] = None
                 skill_pk = connection.execute(
-                    insert(SkillRow)
-                    .values(playbook_pk=state.playbook_pk, skill_id=skill_id, **columns)
-                    .returning(SkillRow.pk)
+                    insert(SkillRow).returning(SkillRow.pk),
+                    {"playbook_pk": state.playbook_pk, "skill_id": skill_id, **columns},
                 ).scalar_one()
                 pks[skill_id] = skill_pk
                 self._write_sources(connection, skill_pk, record.get("sources") or [])
@@ -653,19 +652,20 @@ class Store:
             created_at=now,
         )
         connection.execute(
-            insert(PlaybookVersion).values(
-                playbook_pk=playbook_pk,
-                version=version,
-                kind=kind,
-                job_id=job_id,
-                base_version=base_version,
-                operations=entry.operations,
-                skipped=entry.skipped,
-                added_ids=entry.added_ids,
-                undo=undo,
-                note=note,
-                created_at=now,
-            )
+            insert(PlaybookVersion),
+            {
+                "playbook_pk": playbook_pk,
+                "version": version,
+                "kind": kind,
+                "job_id": job_id,
+                "base_version": base_version,
+                "operations": entry.operations,
+                "skipped": entry.skipped,
+                "added_ids": entry.added_ids,
+                "undo": undo,
+                "note": note,
+                "created_at": now,
+            },
         )
         return entry
 
@@ -1013,20 +1013,23 @@ class Store:
         try:
             with self._write() as connection:
                 pk = self._ensure_playbook(connection, tenant, playbook_id)
+                # parameters apart from the statement: SQLAlchemy then reuses one compiled
+                # form instead of building and keying a new statement per request
                 connection.execute(
-                    insert(LearnJob).values(
-                        id=job_id,
-                        tenant_id=tenant,
-                        playbook_pk=pk,
-                        status="queued",
-                        payload=parsed.model_dump(mode="json", exclude_none=True),
-                        idempotency_key=idempotency_key,
-                        attempts=0,
-                        max_attempts=attempts,
-                        errors=[],
-                        created_at=now,
-                        available_at=now,
-                    )
+                    insert(LearnJob),
+                    {
+                        "id": job_id,
+                        "tenant_id": tenant,
+                        "playbook_pk": pk,
+                        "status": "queued",
+                        "payload": parsed.model_dump(mode="json", exclude_none=True),
+                        "idempotency_key": idempotency_key,
+                        "attempts": 0,
+                        "max_attempts": attempts,
+                        "errors": [],
+                        "created_at": now,
+                        "available_at": now,
+                    },
                 )
                 from ace.learning_loop._jobs import record_submitted  # a trajectory per job
 
