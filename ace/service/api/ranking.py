@@ -48,6 +48,9 @@ class _Ranking:
     """The active skills' text index."""
     keys: dict[int, tuple[float, int, int]]
     """(evidence, helpful, position) per active skill: the tie-breakers of the ranking."""
+    factors: dict[int, float]
+    """``1 + EVIDENCE_WEIGHT * evidence`` per active skill: what a match's score is
+    multiplied by."""
     fill: list[int]
     """Active skills' pks, best first when none matches the text."""
 
@@ -128,7 +131,8 @@ class Ranker:
             skills[stored.pk] = skill
             keys[stored.pk] = (evidence_of(skill), skill.helpful, position)
         fill = sorted(keys, key=lambda pk: keys[pk], reverse=True)
-        built = _Ranking(pk, version, created, skills, text_index_of(skills), keys, fill)
+        factors = {pk: 1 + EVIDENCE_WEIGHT * key[0] for pk, key in keys.items()}
+        built = _Ranking(pk, version, created, skills, text_index_of(skills), keys, factors, fill)
         with self._lock:
             self._cache[key] = built
             self._cache.move_to_end(key)
@@ -147,18 +151,16 @@ def _order(ranking: _Ranking, scores: dict[int, float], k: int) -> list[Skill]:
     # weighted by its evidence, and ties are broken by (evidence, helpful, position). Every
     # match (score > 0) ranks above every non-match.
     best = max(scores.values(), default=0.0)
-    keys = ranking.keys
-    active = scores
-    if len(active) > k:
-        # The evidence factor is within (0.75, 1.25), so a match scoring below 0.6 times
-        # the k-th best active score is beaten by at least k others: leave those out
-        # before building sort keys (0.59 leaves room for rounding).
-        floor = heapq.nlargest(k, active.values())[-1] * 0.59
-        active = {pk: score for pk, score in active.items() if score >= floor}
-    matched: list[tuple[tuple[float, float, int, int], int]] = []
-    for pk, score in active.items():
-        net, helpful, position = keys[pk]
-        matched.append(((score / best * (1 + EVIDENCE_WEIGHT * net), net, helpful, position), pk))
+    keys, factors = ranking.keys, ranking.factors
+    candidates = scores.items()
+    if len(scores) > k:
+        # Only matches whose weighted score reaches the k-th best can be chosen. Weighted
+        # here without the division by the best score, so the exact key below may differ
+        # in the last bits: the margin keeps every match that could tie or win.
+        weighted = [score * factors[pk] for pk, score in candidates]
+        floor = heapq.nlargest(k, weighted)[-1] * (1 - 1e-9)
+        candidates = [item for item, w in zip(candidates, weighted, strict=True) if w >= floor]
+    matched = [((score / best * factors[pk], *keys[pk]), pk) for pk, score in candidates]
     matched.sort(reverse=True)
     chosen = [pk for _, pk in matched[:k]]
     if len(chosen) < k:
