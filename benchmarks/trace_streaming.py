@@ -10,7 +10,9 @@ several lines. Each figure comes from a fresh process, in the same run:
 - the baseline: ``orjson`` reading the same file whole (all bytes read, every line
   parsed; the values are not kept);
 - ``iter_labelled_traces`` building every trace (MB/s, and the ratio to the baseline;
-  target at least 0.5x), and its peak RSS (target at most 300 MB);
+  target at least 0.5x), and its peak RSS (target at most 300 MB); then what its two
+  passes take without building steps, part by part (the first pass's trace ids; the
+  second's JSON parsing, label-key check and span records);
 - ``ace traces inspect FILE --json`` and ``ace rr eval FILE --reflector random --labels``
   (every trace labelled) end to end: wall time and peak RSS.
 """
@@ -254,23 +256,33 @@ print(json.dumps({"seconds": time.perf_counter() - started, "cpu": cpu_seconds()
 _PASSES = (
     _CPU
     + """
-import json, sys, time
+import gc, json, sys, time
 from pathlib import Path
 import orjson
 from ace.traces._files import jsonl_lines
 from ace.traces.formats.otel import SpanReader
-from ace.traces.load import _otel_index
+from ace.traces.labels import DEFAULT_LABEL_KEYS
+from ace.traces.load import _may_hold_labels, _otel_index
+gc.disable()  # as the reader pauses it for this work
 path = Path(sys.argv[1])
 cpu = cpu_seconds()
 index = _otel_index(path)
 first = cpu_seconds() - cpu
-cpu = cpu_seconds()
 reader = SpanReader()
 spans = 0
+parse = labels = read = 0.0
 for _, _, line in jsonl_lines(path):
-    spans += sum(1 for _ in reader.spans(orjson.loads(line)))
-print(json.dumps({"index_cpu": first, "read_cpu": cpu_seconds() - cpu, "spans": spans,
-                  "traces": len(index)}))
+    started = time.process_time()
+    value = orjson.loads(line)
+    parsed = time.process_time()
+    _may_hold_labels(line, DEFAULT_LABEL_KEYS)
+    checked = time.process_time()
+    spans += sum(1 for _ in reader.spans(value))
+    parse += parsed - started
+    labels += checked - parsed
+    read += time.process_time() - checked
+print(json.dumps({"index_cpu": first, "parse_cpu": parse, "labels_cpu": labels,
+                  "spans_cpu": read, "spans": spans, "traces": len(index)}))
 """
 )
 
@@ -353,13 +365,17 @@ def main(argv: list[str] | None = None) -> None:
             f"traces, {stream['steps']:,.0f} steps; peak RSS {stream['rss_mb']:,.0f} MB "
             f"(target <= 300 MB)"
         )
-        machinery = passes["index_cpu"] + passes["read_cpu"]
+        machinery = (
+            passes["index_cpu"] + passes["parse_cpu"] + passes["labels_cpu"] + passes["spans_cpu"]
+        )
         print(
-            f"    of which the two passes alone (trace ids off the bytes, then parsing lines "
-            f"into span records, no steps): {size_mb / machinery:,.0f} MB/s, "
-            f"{base_rate and (size_mb / machinery) / base_rate:.2f}x the baseline (first pass "
-            f"{passes['index_cpu']:.1f} s, second {passes['read_cpu']:.1f} s of CPU); the rest "
-            f"is building the steps"
+            f"    of which the two passes alone (trace ids off the bytes, then each line parsed, "
+            f"checked for label keys and read into span records, no steps): "
+            f"{size_mb / machinery:,.0f} MB/s, "
+            f"{base_rate and (size_mb / machinery) / base_rate:.2f}x the baseline; CPU seconds: "
+            f"trace ids {passes['index_cpu']:.2f}, JSON {passes['parse_cpu']:.2f}, label check "
+            f"{passes['labels_cpu']:.2f}, span records {passes['spans_cpu']:.2f}; the rest "
+            f"of its time ({max(stream['cpu'] - machinery, 0):.2f}) is mostly building the steps"
         )
         inspect = _child(_COMMAND, *ace, "traces", "inspect", str(path), "--json")
         print(

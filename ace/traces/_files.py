@@ -18,7 +18,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from io import FileIO
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 from pydantic import JsonValue
@@ -155,7 +157,7 @@ def _parse_jsonl(data: bytes, path: Path) -> list[Document]:
     ]
 
 
-def parse_line(line: bytes, path: Path, number: int) -> JsonValue:
+def parse_line(line: bytes | memoryview, path: Path, number: int) -> JsonValue:
     """One JSONL line's value; an error names the file, the line and the column."""
     try:
         value: JsonValue = orjson.loads(line)
@@ -167,25 +169,75 @@ def parse_line(line: bytes, path: Path, number: int) -> JsonValue:
     return value
 
 
-def jsonl_lines(
-    path: Path, *, start: int = 0, number: int = 1, last: int | None = None
-) -> Iterator[tuple[int, int, bytes]]:
-    """A JSONL file's non-blank lines as ``(line number, byte offset, line)``, read one at
-    a time; from byte ``start`` (the beginning of line ``number``) up to line ``last``."""
+BLOCK_BYTES = 1 << 20
+"""How much of a JSONL file is read at once (a block grows to hold a longer line)."""
+
+_BLANK_START = frozenset(b" \t\n\r\x0b\x0c")
+
+
+class Block(NamedTuple):
+    """Whole lines of a file: ``data[:end]``, from byte ``offset``. ``data`` is the
+    reading buffer: valid until the next block is read."""
+
+    offset: int
+    data: bytearray
+    end: int
+
+
+def jsonl_blocks(path: Path, start: int = 0) -> Iterator[Block]:
+    """A file's content as blocks of whole lines (the last one may lack its newline), from
+    byte ``start``.
+
+    One buffer is read into again and again: no bytes are copied out, and no fresh memory
+    is touched block after block (which costs more than the reading itself).
+    """
+    buffer = bytearray(BLOCK_BYTES)
+    kept = 0
+    with _open(path) as handle:
+        handle.seek(start)
+        while True:
+            got = handle.readinto(memoryview(buffer)[kept:])
+            end = kept + got
+            if not got:
+                if kept:
+                    yield Block(start, buffer, kept)
+                return
+            cut = buffer.rfind(b"\n", 0, end) + 1
+            if not cut:  # a line longer than the buffer: read on into a larger one
+                if end == len(buffer):
+                    buffer = buffer + bytes(len(buffer))
+                kept = end
+                continue
+            yield Block(start, buffer, cut)
+            start += cut
+            kept = end - cut
+            buffer[:kept] = buffer[cut:end]
+
+
+def _open(path: Path) -> FileIO:
     try:
-        handle = path.open("rb")
+        return path.open("rb", buffering=0)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise TraceFormatError(f"trace file {path}: cannot read it ({reason})") from exc
-    with handle:
-        handle.seek(start)
-        offset = start
-        for line in handle:
+
+
+def jsonl_lines(
+    path: Path, *, start: int = 0, number: int = 1, last: int | None = None
+) -> Iterator[tuple[int, int, memoryview]]:
+    """A JSONL file's non-blank lines as ``(line number, byte offset, line)``, read a block
+    at a time; from byte ``start`` (the beginning of line ``number``) up to line ``last``.
+    A line is a view of the reading buffer, valid until the next line is read."""
+    for block in jsonl_blocks(path, start):
+        data, end, at = block.data, block.end, 0
+        view = memoryview(data)
+        while at < end:
             if last is not None and number > last:
                 return
-            if line and not line.isspace():
-                yield number, offset, line
-            offset += len(line)
+            stop = data.find(b"\n", at, end) + 1 or end
+            if data[at] not in _BLANK_START or not data[at:stop].isspace():
+                yield number, block.offset + at, view[at:stop]
+            at = stop
             number += 1
 
 

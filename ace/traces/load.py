@@ -13,11 +13,12 @@
 
 An OpenTelemetry JSONL file (``.jsonl``/``.ndjson`` whose first line is an OTLP export or
 a span) may be far larger than memory and may spread a trace's spans over the whole file.
-It is read in two passes. The first reads each line's trace ids off its bytes (no JSON
-parsing) and keeps, per trace id, where its first line starts and which line is its last.
-The second parses the lines in order and holds the spans of the traces still open; a
-trace is built and handed over as soon as its last line is read (so traces come in the
-order they end, as the ``otel`` format orders them). When the open traces hold more than
+It is read in two passes, each a block of lines at a time into one reused buffer (lines
+are searched and parsed in place, never copied out). The first reads each line's trace
+ids off its bytes (no JSON parsing) and keeps, per trace id, where its first line starts
+and which line is its last. The second parses the lines in order and holds the spans of
+the traces still open; a trace is built and handed over as soon as its last line is read
+(so traces come in the order they end, as the ``otel`` format orders them). When the open traces hold more than
 ``OTEL_BUFFER_BYTES`` of their lines, those ending last are dropped and read again from
 their first line when their last one comes. Memory is thus bounded by that budget, the
 index (about 150 bytes per trace id) and the largest single trace.
@@ -40,6 +41,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import JsonValue, ValidationError
@@ -48,6 +50,7 @@ from ace.errors import TraceFormatError
 from ace.traces._files import (
     JSONL_SUFFIXES,
     first_line_value,
+    jsonl_blocks,
     jsonl_lines,
     looks_like_path,
     parse_documents,
@@ -195,16 +198,13 @@ def _otel_file(file: Path, keys: frozenset[str], budget: int) -> Iterator[Labell
         with _gc_paused():
             spans = _otel_line(reader, line, file, number, keys)
             share = len(line) // max(len(spans), 1)
-            ending: dict[str, None] = {}
-            for span in spans:
-                trace_id = span.trace_id
-                ending.pop(trace_id, None)
-                ending[trace_id] = None
+            by_trace = otel.group(spans)  # in the order of their last span on this line
+            for trace_id, found in by_trace:
                 if trace_id not in dropped:
-                    open_spans.setdefault(trace_id, []).append(span)
-                    held[trace_id] = held.get(trace_id, 0) + share
-                    total += share
-            for trace_id in ending:  # in the order of their last span on this line
+                    open_spans.setdefault(trace_id, []).extend(found)
+                    held[trace_id] = held.get(trace_id, 0) + share * len(found)
+                    total += share * len(found)
+            for trace_id, _ in by_trace:
                 entry = index.get(trace_id)
                 if entry is None or entry[2] != number:
                     continue
@@ -270,20 +270,32 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _otel_index(file: Path) -> dict[str, list[int]]:
-    """Per trace id: the byte offset and number of its first line, and its last line."""
+    """Per trace id: the byte offset and number of its first line, and its last line.
+
+    Read a block of lines at a time, each line searched in place (not copied out)."""
     index: dict[str, list[int]] = {}
-    for number, offset, line in jsonl_lines(file):
-        for trace_id in otel.trace_ids_in(line):
-            entry = index.get(trace_id)
-            if entry is None:
-                index[trace_id] = [offset, number, number]
-            else:
-                entry[2] = number
+    number = 1
+    for block in jsonl_blocks(file):
+        data, end, start = block.data, block.end, 0
+        while start < end:
+            stop = data.find(b"\n", start, end) + 1 or end
+            for trace_id in otel.trace_ids_in(data, start, stop):
+                entry = index.get(trace_id)
+                if entry is None:
+                    index[trace_id] = [block.offset + start, number, number]
+                else:
+                    entry[2] = number
+            start = stop
+            number += 1
     return index
 
 
 def _otel_line(
-    reader: otel.SpanReader, line: bytes, file: Path, number: int, keys: frozenset[str]
+    reader: otel.SpanReader,
+    line: bytes | memoryview,
+    file: Path,
+    number: int,
+    keys: frozenset[str],
 ) -> list[otel.Span]:
     """The spans of one line (label keys taken out, as a file read whole would have them)."""
     value = parse_line(line, file, number)
@@ -298,10 +310,17 @@ def _otel_line(
         return list(reader.spans(value))
 
 
-def _may_hold_labels(line: bytes, keys: frozenset[str]) -> bool:
+def _may_hold_labels(line: bytes | memoryview, keys: frozenset[str]) -> bool:
     """Whether a label key may be a key of the line's JSON: its quoted name is there, or an
     escape that could spell one. Cheap (no parsing), and never wrong when it says no."""
-    return any(f'"{key}"'.encode() in line for key in keys) or bool(_ESCAPED_LETTER.search(line))
+    return bool(_quoted(keys).search(line) or _ESCAPED_LETTER.search(line))
+
+
+@lru_cache(maxsize=16)
+def _quoted(keys: frozenset[str]) -> re.Pattern[bytes]:
+    """One pattern for all the quoted keys (one scan of a line, not one per key)."""
+    names = sorted(re.escape(key.encode()) for key in keys)
+    return re.compile(b'"(?:' + b"|".join(names) + b')"')
 
 
 def _otel_reread(

@@ -29,7 +29,7 @@ decoded where a structure is expected.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 from typing import NamedTuple
@@ -134,14 +134,14 @@ def read_span(record: dict[str, JsonValue], timestamp: str | None = None) -> Spa
 def steps(views: list[SpanView], agents: list[str | None]) -> list[TraceStep]:
     """One step per span view; LLM inputs shown only where they add to what that agent's
     previous LLM call saw."""
-    seen: dict[str | None, list[tuple[str, str]]] = {}
+    seen: dict[str | None, list[Message]] = {}
     out: list[TraceStep] = []
     for index, (view, agent) in enumerate(zip(views, agents, strict=True)):
         calls: list[ToolCall] = []
         results: list[ToolResult] = []
         if view.kind == "llm":
             lines, calls = _llm_lines(view, seen.setdefault(agent, []))
-            seen[agent] = [(m.role, m.text) for m in view.inputs + view.outputs]
+            seen[agent] = view.inputs + view.outputs
         elif view.kind == "tool":
             lines = []
             if view.tool is not None:
@@ -158,7 +158,8 @@ def steps(views: list[SpanView], agents: list[str | None]) -> list[TraceStep]:
                 lines.append(f"(output) {view.output_text}")
             if not lines:
                 lines = [view.name]
-        lines += [f"error: {error}" for error in view.errors]
+        if view.errors:
+            lines += [f"error: {error}" for error in view.errors]
         tool_name = view.tool.name if view.tool is not None else None
         out.append(
             TraceStep(
@@ -183,12 +184,12 @@ def first_user_text(views: list[SpanView]) -> str | None:
     return None
 
 
-def _llm_lines(view: SpanView, before: list[tuple[str, str]]) -> tuple[list[str], list[ToolCall]]:
-    inputs = [m[:2] for m in view.inputs]
-    shared = 0
-    while shared < min(len(inputs), len(before)) and inputs[shared] == before[shared]:
+def _llm_lines(view: SpanView, before: list[Message]) -> tuple[list[str], list[ToolCall]]:
+    inputs = view.inputs
+    shared, limit = 0, min(len(inputs), len(before))
+    while shared < limit and inputs[shared][:2] == before[shared][:2]:
         shared += 1
-    lines = [f"(input) {role}: {text}" for role, text in inputs[shared:]]
+    lines = [f"(input) {role}: {text}" for role, text, _ in inputs[shared:]]
     if not view.inputs and view.input_text is not None:
         lines.append(f"(input) {view.input_text}")
     outputs = [m.text for m in view.outputs if m.text]
@@ -300,14 +301,11 @@ def _errors(
 def _llm_messages(
     attrs: dict[str, JsonValue], events: list[dict[str, JsonValue]]
 ) -> tuple[list[Message], list[Message]]:
-    details = next(
-        (
-            _dict(event.get("attributes"))
-            for event in events
-            if event.get("name") == "gen_ai.client.inference.operation.details"
-        ),
-        {},
-    )
+    details: dict[str, JsonValue] = {}
+    for event in events:
+        if event.get("name") == "gen_ai.client.inference.operation.details":
+            details = _dict(event.get("attributes"))
+            break
     for source in (attrs, details):
         if "gen_ai.input.messages" in source or "gen_ai.output.messages" in source:
             inputs = _instructions(source.get("gen_ai.system_instructions"))
@@ -437,16 +435,39 @@ def _indexed_messages(
         return _nested_messages(attrs, prefix, calls)
     segment = "message." if f"{prefix}.0.message.role" in attrs else ""
     messages: list[Message] = []
-    for i in count():
-        base = f"{prefix}.{i}.{segment}"
-        role = attrs.get(base + "role")
-        content = attrs.get(base + "content")
+    get = attrs.get
+    for base, role_key, content_key in _message_keys(prefix + ".", segment):
+        role = get(role_key)
+        content = get(content_key)
         if role is None and content is None and not _has_any(attrs, base):
             break
-        text = _text_of(content) or _contents(attrs, base + "contents.")
-        found = _indexed_calls(attrs, base + "tool_calls.") if calls else []
-        messages.append(Message(_str(role) or "user", text, found))
+        text = (content if isinstance(content, str) else _text_of(content)) or _contents(
+            attrs, base + "contents."
+        )
+        found = _indexed_calls(attrs, base + "tool_calls.") if calls else ()
+        messages.append(Message(role if isinstance(role, str) and role else "user", text, found))
     return messages
+
+
+_KEYS_KEPT = 256
+"""How many messages' attribute keys are kept per prefix (beyond, they are made anew)."""
+_MESSAGE_KEYS: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+
+
+def _message_keys(prefix: str, segment: str) -> Iterator[tuple[str, str, str]]:
+    """Message after message, its attribute keys: where they start (``{prefix}{N}.
+    {segment}``), its role and its content. Made once per prefix, not per span: an LLM
+    span lists every message of the conversation so far."""
+    kept = _MESSAGE_KEYS.setdefault((prefix, segment), [])
+    for i in count():
+        if i < len(kept):
+            yield kept[i]
+            continue
+        base = f"{prefix}{i}.{segment}"
+        keys = (base, base + "role", base + "content")
+        if i < _KEYS_KEPT:
+            kept.append(keys)
+        yield keys
 
 
 def _has_any(attrs: dict[str, JsonValue], base: str) -> bool:

@@ -49,10 +49,15 @@ from ace.traces.formats._base import Parsed, TraceFormat
 from ace.traces.labels import DEFAULT_LABEL_KEYS
 
 NAME = "otel"
-_TRACE_ID_PATTERN = re.compile(rb'"(?:traceId|trace_id)"\s*:\s*"([^"\\]*)"')
+_TRACE_ID_PATTERN = re.compile(rb'"(?:traceId|trace_id)"[ \t\r\f\v]*:[ \t\r\f\v]*"([^"\\\n]*)"')
+"""A trace id's mention; never across lines, so it finds in many lines what it finds in
+each."""
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
 _STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 _NS = 1_000_000_000
+_NO_TEXTS: tuple[str | None, str | None] = (None, None)
+_STR = frozenset({str})
 
 
 # ---------------------------------------------------------------- shapes
@@ -134,11 +139,15 @@ def trace_id_text(value: str) -> str:
     return text.lower() if _HEX.fullmatch(text) else text
 
 
-def trace_ids_in(line: bytes) -> list[str]:
-    """The trace ids a line of OTLP JSON or spans mentions, in order of their last mention,
-    without parsing it (a link to another trace counts as a mention)."""
+def trace_ids_in(
+    data: bytes | bytearray | memoryview, start: int = 0, end: int | None = None
+) -> list[str]:
+    """The trace ids a line of OTLP JSON or spans (``data[start:end]``) mentions, in order
+    of their last mention, without parsing it (a link to another trace counts as a
+    mention)."""
     last: dict[str, None] = {}
-    for match in _TRACE_ID_PATTERN.finditer(line):
+    stop = len(data) if end is None else end
+    for match in _TRACE_ID_PATTERN.finditer(data, start, stop):
         key = trace_id_text(match.group(1).decode("utf-8", "replace"))
         last.pop(key, None)
         last[key] = None
@@ -214,9 +223,33 @@ class SpanReader:
             )
         if "context" in span:
             return self._flat(span, resource, scope, where)
-        status = span.get("status")
+        get = span.get
+        status = get("status")
+        code = message = None
+        if isinstance(status, dict):
+            code, message = status.get("code"), status.get("message")
+        events = self._otlp_events(get("events"), where)
+        return self._make(
+            trace_id_text(str(span["traceId"])),
+            _id(get("spanId")),
+            _id(get("parentSpanId")),
+            get("name"),
+            get("kind"),
+            _nanos(get("startTimeUnixNano")),
+            _nanos(get("endTimeUnixNano")),
+            _NO_TEXTS,
+            code,
+            message,
+            otlp_attributes(get("attributes"), where),
+            events,
+            resource,
+            scope,
+        )
+
+    @staticmethod
+    def _otlp_events(value: JsonValue, where: str) -> list[JsonValue]:
         events: list[JsonValue] = []
-        for i, event in enumerate(_list(span.get("events"), f"{where}.events")):
+        for i, event in enumerate(_list(value, f"{where}.events")):
             at = f"{where}.events[{i}]"
             if not isinstance(event, dict):
                 raise TraceFormatError(f"{at}: expected an object, got {describe(event)}")
@@ -228,22 +261,7 @@ class SpanReader:
                     otlp_attributes(event.get("attributes"), at),
                 )
             )
-        return self._make(
-            trace_id=trace_id_text(str(span["traceId"])),
-            span_id=_id(span.get("spanId")),
-            parent_id=_id(span.get("parentSpanId")),
-            name=span.get("name"),
-            kind=span.get("kind"),
-            start=_nanos(span.get("startTimeUnixNano")),
-            end=_nanos(span.get("endTimeUnixNano")),
-            texts=(None, None),
-            status=status.get("code") if isinstance(status, dict) else None,
-            message=status.get("message") if isinstance(status, dict) else None,
-            attributes=otlp_attributes(span.get("attributes"), where),
-            events=events,
-            resource=resource,
-            scope=scope,
-        )
+        return events
 
     def _flat(
         self,
@@ -289,25 +307,24 @@ class SpanReader:
             plain[semconv.OI_KIND] = span_kind
         start, end = _time_text(span.get("start_time")), _time_text(span.get("end_time"))
         return self._make(
-            trace_id=trace_id_text(str(trace_id)),
-            span_id=_id(span_id),
-            parent_id=_id(span.get("parent_id", span.get("parentSpanId"))),
-            name=span.get("name"),
-            kind=span.get("kind"),
-            start=_time_ns(start),
-            end=_time_ns(end),
-            texts=(start, end),
-            status=code,
-            message=message,
-            attributes=plain,
-            events=events,
-            resource=resource,
-            scope=scope,
+            trace_id_text(str(trace_id)),
+            _id(span_id),
+            _id(span.get("parent_id", span.get("parentSpanId"))),
+            span.get("name"),
+            span.get("kind"),
+            _time_ns(start),
+            _time_ns(end),
+            (start, end),
+            code,
+            message,
+            plain,
+            events,
+            resource,
+            scope,
         )
 
     def _make(
         self,
-        *,
         trace_id: str,
         span_id: str | None,
         parent_id: str | None,
@@ -323,7 +340,10 @@ class SpanReader:
         resource: dict[str, JsonValue],
         scope: str | None,
     ) -> Span:
-        span_id = span_id or f"#{self.position}"
+        """The span and its record (arguments by position: this runs once per span)."""
+        position = self.position
+        self.position = position + 1
+        span_id = span_id or f"#{position}"
         record: dict[str, JsonValue] = {"span_id": span_id}
         if parent_id is not None:
             record["parent_id"] = parent_id
@@ -344,9 +364,7 @@ class SpanReader:
         if scope is not None:
             record["scope"] = scope
         timestamp = _iso(start) if start is not None else texts[0]
-        made = Span(trace_id, span_id, parent_id, start, self.position, record, resource, timestamp)
-        self.position += 1
-        return made
+        return Span(trace_id, span_id, parent_id, start, position, record, resource, timestamp)
 
 
 def _put_time(record: dict[str, JsonValue], key: str, nanos: int | None, text: str | None) -> None:
@@ -376,6 +394,10 @@ def _list(value: JsonValue, where: str) -> list[JsonValue]:
 
 
 def _id(value: JsonValue) -> str | None:
+    if isinstance(value, str) and _LOWER_HEX.fullmatch(value):
+        # already as ``trace_id_text`` spells it: span ids are all different, not worth
+        # a place in its cache
+        return value if value.strip("0") else None
     if not isinstance(value, str) or not value or value.strip("0x") == "":
         return None
     return trace_id_text(value)
@@ -394,13 +416,19 @@ def _iso(nanos: int | None) -> str | None:
     if not nanos or nanos < 0:
         return None
     seconds, rest = divmod(nanos, _NS)
-    days, second = divmod(seconds, 86_400)
-    date = _date(days)
-    if date is None:
+    minute = _minute(seconds // 60)
+    if minute is None:
         return None
-    hours, second = divmod(second, 3600)
-    minutes, second = divmod(second, 60)
-    return f"{date}T{hours:02d}:{minutes:02d}:{second:02d}.{rest // 1000:06d}Z"
+    return f"{minute}{seconds % 60:02d}.{rest // 1000:06d}Z"
+
+
+@lru_cache(maxsize=256)
+def _minute(minutes: int) -> str | None:
+    """A minute since the epoch as ``YYYY-MM-DDTHH:MM:`` (spans start minutes apart at most,
+    mostly)."""
+    days, minute = divmod(minutes, 1440)
+    date = _date(days)
+    return None if date is None else f"{date}T{minute // 60:02d}:{minute % 60:02d}:"
 
 
 @lru_cache(maxsize=64)
@@ -439,11 +467,13 @@ def _status_name(code: JsonValue) -> str | None:
     return None
 
 
+_KIND_NAMES = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+
+
 def _kind_name(kind: JsonValue) -> str | None:
     """OTLP's span kind (``SPAN_KIND_CLIENT`` or 3, ``SpanKind.CLIENT``) as ``client``."""
-    names = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
     if isinstance(kind, int) and not isinstance(kind, bool):
-        return names.get(kind)
+        return _KIND_NAMES.get(kind)
     if isinstance(kind, str) and kind:
         return kind.rsplit(".", 1)[-1].removeprefix("SPAN_KIND_").lower()
     return None
@@ -465,7 +495,7 @@ def otlp_attributes(value: JsonValue, where: str) -> dict[str, JsonValue]:
             out[pair["key"]] = text if text is not None else any_value(typed)
     except (KeyError, TypeError, AttributeError):
         return _attributes_one_by_one(value, where)
-    if not all(type(key) is str for key in out):
+    if not _STR.issuperset(map(type, out)):
         return _attributes_one_by_one(value, where)
     if not DEFAULT_LABEL_KEYS.isdisjoint(out):
         for key in DEFAULT_LABEL_KEYS:
