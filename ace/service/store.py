@@ -15,6 +15,7 @@ restored (`Store.rollback`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -271,12 +272,8 @@ class Store:
 
     # ------------------------------------------------------------------ playbooks
     def _playbook_pk(self, connection: Connection, tenant: str, playbook_id: str) -> int | None:
-        from sqlalchemy import select
-
         return connection.execute(
-            select(Playbook.pk).where(
-                Playbook.tenant_id == tenant, Playbook.playbook_id == playbook_id
-            )
+            _playbook_pk_query(), {"tenant": tenant, "playbook_id": playbook_id}
         ).scalar_one_or_none()
 
     def _ensure_playbook(self, connection: Connection, tenant: str, playbook_id: str) -> int:
@@ -1399,6 +1396,18 @@ class Store:
             query = query.where(LearnJob.tenant_id == tenant_of(tenant))
         with self._write() as connection:
             return int(connection.execute(query).rowcount)
+
+
+@functools.cache
+def _playbook_pk_query() -> Any:
+    """A playbook's pk by tenant and id: built once (most requests run it; building and
+    keying the statement cost more than running it)."""
+    from sqlalchemy import bindparam, select
+
+    return select(Playbook.pk).where(
+        Playbook.tenant_id == bindparam("tenant"),
+        Playbook.playbook_id == bindparam("playbook_id"),
+    )
 
 
 def _version(connection: Connection, playbook_pk: int) -> int:
