@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -152,7 +153,7 @@ def _order(ranking: _Ranking, scores: dict[int, float], k: int) -> list[Skill]:
     # match (score > 0) ranks above every non-match.
     best = max(scores.values(), default=0.0)
     keys, factors = ranking.keys, ranking.factors
-    candidates = scores.items()
+    candidates: Iterable[tuple[int, float]] = scores.items()
     if len(scores) > k:
         # Only matches whose weighted score reaches the k-th best can be chosen. Weighted
         # here without the division by the best score, so the exact key below may differ
