@@ -156,6 +156,25 @@ def test_a_failing_reflector_is_recorded_and_the_run_goes_on(tmp_path: Path) -> 
     assert report.summary.errors == 1 and report.summary.agent_accuracy == 0.5
 
 
+def test_an_rr_session_that_fails_names_its_cause_in_the_result(tmp_path: Path) -> None:
+    """A session that ends in a failure reflection (here: no sandbox) returns normally;
+    its result still says why, instead of an error-free result with no attribution."""
+    from ace.eval import RRReflector
+
+    data = write_labelled(tmp_path, [who_and_when_record(["a", "b"], "a", 0)])
+    reflector = RRReflector(ScriptedModel([]).name)
+
+    def no_sandbox() -> object:
+        raise OSError("bubblewrap is missing on this node")
+
+    reflector._step.kernel_factory = no_sandbox  # type: ignore[assignment]
+    report = evaluate(load_labelled_traces(data), reflector)
+    result = report.results[0]
+    assert result.outcome == "error" and result.calls == 0
+    assert "OSError: bubblewrap is missing on this node" in (result.error or "")
+    assert report.summary.errors == 1
+
+
 def test_eval_command_reports_and_saves_json(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     result = run_cli(

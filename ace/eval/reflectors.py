@@ -35,6 +35,8 @@ class Analysis:
     """None when a call could not be priced."""
     outcome: str | None = None
     """How the reflector ended, when it says (an RR session's outcome)."""
+    cause: str | None = None
+    """Why a session ended in a failure reflection (an RR session's first error)."""
 
 
 class TraceReflector(Protocol):
@@ -148,7 +150,9 @@ class RRReflector:
         transcript = result.transcript
         if self.transcripts_dir is not None:
             transcript.save(self.transcripts_dir / transcript_file_name(trace.id))
-        return analysis_of(result.reflection, transcript.usage, transcript.outcome)
+        return analysis_of(
+            result.reflection, transcript.usage, transcript.outcome, cause=transcript.cause
+        )
 
 
 def transcript_file_name(trace_id: str) -> str:
@@ -160,7 +164,11 @@ def transcript_file_name(trace_id: str) -> str:
 
 
 def analysis_of(
-    reflection: ReflectorOutput, usage: dict[str, Any], outcome: str | None
+    reflection: ReflectorOutput,
+    usage: dict[str, Any],
+    outcome: str | None,
+    *,
+    cause: str | None = None,
 ) -> Analysis:
     """An :class:`Analysis` from a reflection and an RR ledger snapshot."""
     by_model: dict[str, dict[str, Any]] = usage.get("by_model") or {}
@@ -175,4 +183,5 @@ def analysis_of(
         completion_tokens=completion,
         cost_usd=cost,
         outcome=outcome,
+        cause=cause,
     )

@@ -167,6 +167,7 @@ def evaluate_one(item: LabelledTrace, reflector: TraceReflector) -> TraceResult:
             "cost_usd": analysis.cost_usd,
             "duration_s": time.perf_counter() - started,
             "outcome": analysis.outcome,
-            "error": error,
+            # a session that failed says why, though the reflector returned normally
+            "error": error or (analysis.cause if analysis.outcome == "error" else None),
         }
     )
