@@ -140,6 +140,15 @@ def _finalize(state: dict[str, Any]) -> None:
     state.clear()
 
 
+class _LauncherExited(SandboxStartError):
+    """The launcher process exited before the kernel answered (`Sandbox._start_kernel`
+    tries once more)."""
+
+    def __init__(self, message: str, *, kernel_log: str = "") -> None:
+        super().__init__(message, kernel_log=kernel_log)
+        self.message = message
+
+
 class Sandbox:
     """An isolated Python kernel for untrusted code over untrusted data.
 
@@ -519,6 +528,22 @@ class Sandbox:
         return limits
 
     def _start_kernel(self) -> None:
+        """Start the kernel behind the walls. A launcher that exits before the kernel is up
+        is started once more: util-linux ``unshare`` 2.38 now and then fails its own
+        signal-mask step (``sigprocmask unblock failed``) before anything of the sandbox
+        runs. The second start gets the same walls; if it fails too, both causes are named."""
+        try:
+            self._start_kernel_once()
+        except _LauncherExited as first:
+            try:
+                self._start_kernel_once()
+            except _LauncherExited as second:
+                raise SandboxStartError(
+                    f"{second.message} (a first start failed too: {first.message})",
+                    kernel_log=second.kernel_log,
+                ) from None
+
+    def _start_kernel_once(self) -> None:
         layout, rundir = self._layout, _walls.RunDir(self._state["rundir"])
         assert layout is not None
         for stale in list(rundir.ipc.iterdir()) + list(rundir.conn.iterdir()):
@@ -558,8 +583,10 @@ class Sandbox:
             connection.wait_ready(deadline, process.alive, locate)
         except TimeoutError as exc:
             self._state.pop("kernel")
+            exited = not process.alive()
             kernel.stop()
-            raise SandboxStartError(
+            error = SandboxStartError if not exited else _LauncherExited
+            raise error(
                 f"the sandbox kernel did not start ({exc}; process {process.exit_description()})",
                 kernel_log=process.log.text()[-4000:],
             ) from None
