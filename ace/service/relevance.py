@@ -26,13 +26,11 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ace.errors import ACEError, UsageError
 from ace.service.requests import check_id, tenant_of
-from ace.service.text_index import TextIndex
 
 if TYPE_CHECKING:
     from ace.service.store import Store
@@ -86,13 +84,6 @@ def evidence_of(skill: Skill) -> float:
     return (skill.helpful - skill.harmful) / (skill.helpful + skill.harmful + 1)
 
 
-def text_index_of(skills: Mapping[int, Skill | None]) -> TextIndex:
-    """The text index of skills by row pk (None entries left out)."""
-    return TextIndex(
-        (pk, skill.content, skill.section) for pk, skill in skills.items() if skill is not None
-    )
-
-
 def top_skills(
     store: Store,
     tenant: str | None,
@@ -126,7 +117,7 @@ def top_skills(
     book = state.skillbook()
     by_pk = {stored.pk: book.get_skill(stored.record["id"]) for stored in active}
     terms = query_terms(query_text)
-    text_scores = text_index_of(by_pk).scores(terms) if terms else {}
+    text_scores = state.text_index.scores(terms) if terms else {}
     best = max(text_scores.values(), default=0.0)
     normalised = {pk: (score / best if best > 0 else 0.0) for pk, score in text_scores.items()}
     similarities: dict[int, float] | None = None
@@ -195,6 +186,5 @@ __all__ = [
     "RankedSkill",
     "evidence_of",
     "query_terms",
-    "text_index_of",
     "top_skills",
 ]

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
     from ace.service.relevance import RankedSkill
+    from ace.service.text_index import TextIndex
 
 DEFAULT_LEASE_S = 30.0
 """How long a claim lasts without a heartbeat before another worker may take the job."""
@@ -104,6 +105,18 @@ class _State:
     extra: dict[str, Any]
     skills: dict[str, _Stored]
     decisions: dict[str, dict[str, Any]]
+
+    @functools.cached_property
+    def text_index(self) -> TextIndex:
+        """The active skills' text index by row pk, built on first use: a cached state
+        keeps it, so every ranking of one version shares it."""
+        from ace.service.text_index import TextIndex
+
+        return TextIndex(
+            (s.pk, s.record["content"], s.record.get("section") or "")
+            for s in self.skills.values()
+            if s.record.get("status", "active") == "active"
+        )
 
     def skillbook(self) -> Skillbook:
         ordered = sorted(self.skills.values(), key=lambda s: (s.position, s.pk))

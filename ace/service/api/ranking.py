@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ace.service.relevance import EVIDENCE_WEIGHT, evidence_of, query_terms, text_index_of
+from ace.service.relevance import EVIDENCE_WEIGHT, evidence_of, query_terms
 
 if TYPE_CHECKING:
     from ace.service.store import Store
@@ -133,7 +133,7 @@ class Ranker:
             keys[stored.pk] = (evidence_of(skill), skill.helpful, position)
         fill = sorted(keys, key=lambda pk: keys[pk], reverse=True)
         factors = {pk: 1 + EVIDENCE_WEIGHT * key[0] for pk, key in keys.items()}
-        built = _Ranking(pk, version, created, skills, text_index_of(skills), keys, factors, fill)
+        built = _Ranking(pk, version, created, skills, state.text_index, keys, factors, fill)
         with self._lock:
             self._cache[key] = built
             self._cache.move_to_end(key)
