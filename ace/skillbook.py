@@ -18,6 +18,7 @@ so a load/save round trip loses nothing.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import threading
@@ -183,6 +184,24 @@ class Skillbook:
         self._known_files: dict[Path, tuple[int, int]] = {}
 
     # ------------------------------------------------------------------ reading
+    def copy(self) -> Skillbook:
+        """A copy that changes independently: what is done to either skillbook (adding,
+        editing, tagging, removing skills, recording decisions) never shows in the other.
+        Much cheaper than a round trip through ``to_dict`` and ``from_dict``, as nothing is
+        validated again."""
+        twin = Skillbook()
+        with self._lock:
+            twin._skills = {
+                skill_id: skill.model_copy(update={"sources": list(skill.sources)})
+                for skill_id, skill in self._skills.items()
+            }
+            twin._next_id = self._next_id
+            twin._similarity_decisions = {
+                pair: copy.deepcopy(value) for pair, value in self._similarity_decisions.items()
+            }
+            twin._extra = copy.deepcopy(self._extra)
+        return twin
+
     def __len__(self) -> int:
         return len(self.skills())
 
@@ -436,6 +455,24 @@ class Skillbook:
                 else:
                     report.skipped.append((op, why))
         return report
+
+    def _copy_for_update(self, batch: UpdateBatch) -> Skillbook:
+        """A copy to apply ``batch`` to, leaving this skillbook as it is. Only the skills
+        the batch names are copied; the others are shared, as ``apply_update`` changes
+        no skill but those its operations name (ADD makes new ones)."""
+        named = {op.skill_id for op in batch.operations if op.skill_id}
+        twin = Skillbook()
+        with self._lock:
+            twin._skills = dict(self._skills)
+            for skill_id in named & twin._skills.keys():
+                skill = twin._skills[skill_id]
+                twin._skills[skill_id] = skill.model_copy(update={"sources": list(skill.sources)})
+            twin._next_id = self._next_id
+            twin._similarity_decisions = {
+                pair: copy.deepcopy(value) for pair, value in self._similarity_decisions.items()
+            }
+            twin._extra = copy.deepcopy(self._extra)
+        return twin
 
     def _apply_one(
         self,

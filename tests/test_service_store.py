@@ -7,6 +7,7 @@ import json
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -384,7 +385,7 @@ def test_connections_killed_while_idle_are_replaced_before_use(
             assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
 
 
-def _fresh_and_cached(store: Store, tenant: str, playbook_id: str) -> tuple[object, object]:
+def _fresh_and_cached(store: Store, tenant: str, playbook_id: str) -> tuple[Any, Any]:
     """The playbook's state read from its rows, and what the store's cache holds for the
     same version (None when it holds nothing)."""
     with store._read() as connection:
@@ -425,9 +426,12 @@ def test_cached_playbook_states_equal_their_rows(service_db_url: str) -> None:
             if cached is not None:
                 cached_after_write += 1
                 assert cached == fresh
+                # the writer's own skillbook, kept with the state, is what the rows give
+                assert cached.skillbook().to_dict() == fresh.skillbook().to_dict()
             store.load_skillbook("acme", "pb")  # a read caches it when the write did not
             fresh, cached = _fresh_and_cached(store, "acme", "pb")
             assert cached == fresh
+            assert cached.skillbook().to_dict() == fresh.skillbook().to_dict()
         assert cached_after_write >= 3  # the apply_update steps cache what they wrote
 
 
@@ -504,3 +508,84 @@ def test_the_text_index_migration_drops_and_rebuilds_the_database_indexes(
         assert not indexed() and schema.state(store.engine).current == "0005"
         ranked = store.top_skills("acme", "pb", "rotating credentials", 3)
         assert [r.skill.content for r in ranked] == ["rotate the credentials"]
+
+
+def _skill_writes(statements: list[str]) -> dict[str, int]:
+    counts = {"INSERT": 0, "UPDATE": 0, "DELETE": 0}
+    for statement in statements:
+        words = [*statement.split(), "", "", ""]
+        verb = words[0].upper()
+        table = words[2] if verb in ("INSERT", "DELETE") else words[1]
+        if verb in counts and table.strip('"') == SkillRow.__tablename__:
+            counts[verb] += 1
+    return counts
+
+
+def test_a_batch_rewrites_only_the_skills_it_names(service_db_url: str) -> None:
+    """Applying a batch writes the rows of the skills its operations name and no other;
+    the stored result is what applying the batch in memory gives."""
+    from sqlalchemy import event
+
+    book = Skillbook()
+    for n in range(6):
+        book.add_skill("s", f"lesson {n}")
+    ids = [s.id for s in book.skills()]
+    update_batch = batch(
+        UpdateOperation(type="TAG", skill_id=ids[0], metadata={"helpful": 2}),
+        UpdateOperation(type="UPDATE", skill_id=ids[1], content="lesson 1, sharper"),
+        UpdateOperation(type="REMOVE", skill_id=ids[2]),
+        add("t", "a new lesson"),
+    )
+    with Store(service_db_url) as store:
+        store.import_skillbook(None, "pb", book)
+        statements: list[str] = []
+        event.listen(
+            store.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+        )
+        store.apply_update(None, "pb", update_batch)
+        stored, _ = store.load_skillbook(None, "pb")
+    assert _skill_writes(statements) == {"INSERT": 1, "UPDATE": 2, "DELETE": 1}
+    book.apply_update(update_batch)
+
+    def comparable(b: Skillbook) -> list[dict[str, object]]:
+        return [
+            {k: v for k, v in s.to_dict().items() if k not in ("created_at", "updated_at")}
+            for s in b.skills(include_inactive=True)
+        ]
+
+    assert comparable(stored) == comparable(book)
+
+
+def test_a_job_on_an_existing_playbook_is_stored_like_the_first(service_db_url: str) -> None:
+    """On PostgreSQL a job for an existing playbook is queued by one statement (its
+    trajectory included); what it stores is what the transaction that created the
+    playbook stored for the first job."""
+    from sqlalchemy import event
+
+    from ace.service.models import Trajectory
+
+    request = {"user_message": "why did the refund fail?", "trajectory": "t"}
+    with Store(service_db_url) as store:
+        first = store.submit_job(None, "pb", request)
+        statements: list[str] = []
+        event.listen(
+            store.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+        )
+        second = store.submit_job(None, "pb", request)
+        if store.dialect == "postgresql":
+            assert len(statements) == 1 and statements[0].lstrip().startswith("WITH")
+        for job in (first, second):
+            assert store.get_job(None, job.id) == job
+        with store.engine.connect() as connection:
+            rows = {
+                row.id: row._asdict()
+                for row in connection.execute(
+                    select(Trajectory).where(Trajectory.id.in_([first.id, second.id]))
+                )
+            }
+    assert set(rows) == {first.id, second.id}
+    varying = ("id", "started_at", "arguments")
+    same = [{k: v for k, v in rows[j.id].items() if k not in varying} for j in (first, second)]
+    assert same[0] == same[1]
+    assert same[0]["origin"] == "learn_job" and same[0]["playbook_id"] == "pb"
+    assert rows[second.id]["arguments"] == {"value": {"learn_job_id": second.id}}

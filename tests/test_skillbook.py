@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -256,3 +257,93 @@ def test_save_load_round_trip_property(
     path = tmp_path_factory.mktemp("rt") / "book.json"
     sb.save(path)
     assert Skillbook.load(path).to_dict() == sb.to_dict()
+
+
+def _timeless(book: Skillbook) -> dict[str, Any]:
+    data = book.to_dict()
+    for skill in data["skills"].values():
+        skill.pop("updated_at")
+        skill.pop("created_at")
+        for source in skill.get("sources", []):
+            source.pop("recorded_at")
+    for decision in data.get("similarity_decisions", {}).values():
+        decision.pop("decided_at", None)
+    return data
+
+
+def _play(sb: Skillbook, sequence: list[tuple[object, ...]]) -> None:
+    created = [s.id for s in sb.skills(include_inactive=True)]
+    for op in sequence:
+        kind = op[0]
+        if kind == "add":
+            created.append(sb.add_skill(str(op[1]), str(op[2]), source={"trace_id": "t"}).id)
+        elif created:
+            target = created[int(op[1]) % len(created)]  # type: ignore[call-overload]
+            if kind == "tag":
+                sb.tag_skill(target, str(op[2]))
+            elif kind == "remove":
+                sb.remove_skill(target, soft=bool(op[2]))
+            else:
+                sb.update_skill(target, section=str(op[2]), source={"trace_id": "u"})
+                sb.record_similarity_decision(target, "other", {"decision": str(op[2])})
+
+
+@given(ops, ops)
+@settings(max_examples=100, deadline=None)
+def test_a_copy_changes_independently(
+    before: list[tuple[object, ...]], after: list[tuple[object, ...]]
+) -> None:
+    """What is done to a copy never shows in the original, and the copy behaves like the
+    original rebuilt from its file form."""
+    sb = Skillbook()
+    _play(sb, before)
+    snapshot = sb.to_dict()
+    twin, rebuilt = sb.copy(), Skillbook.from_dict(snapshot)
+    assert twin.to_dict() == snapshot
+    _play(twin, after)
+    _play(rebuilt, after)
+    assert sb.to_dict() == snapshot
+    assert _timeless(twin) == _timeless(rebuilt)
+
+
+update_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["ADD", "UPDATE", "TAG", "REMOVE"]),
+        st.integers(0, 12),  # a skill by position; past the end: a missing skill
+        st.text(max_size=8),
+    ),
+    max_size=12,
+)
+
+
+@given(ops, update_ops)
+@settings(max_examples=100, deadline=None)
+def test_applying_to_a_copy_for_the_update_leaves_the_original_alone(
+    before: list[tuple[object, ...]], planned: list[tuple[str, int, str]]
+) -> None:
+    """The copy made to apply a batch shares the skills the batch does not name: the
+    original is untouched, and the result is what a full copy gives."""
+    sb = Skillbook()
+    _play(sb, before)
+    ids = [s.id for s in sb.skills(include_inactive=True)]
+    operations = []
+    for kind, at, text in planned:
+        skill_id = ids[at] if at < len(ids) else f"missing-{at}"
+        if kind == "ADD":
+            operations.append(UpdateOperation(type="ADD", section=text, content=text or "x"))
+        elif kind == "UPDATE":
+            operations.append(UpdateOperation(type="UPDATE", skill_id=skill_id, content=text))
+        elif kind == "TAG":
+            operations.append(
+                UpdateOperation(type="TAG", skill_id=skill_id, metadata={"harmful": at})
+            )
+        else:
+            operations.append(UpdateOperation(type="REMOVE", skill_id=skill_id))
+    batch = UpdateBatch(reasoning="r", operations=operations)
+    snapshot = sb.to_dict()
+    partial, full = sb._copy_for_update(batch), sb.copy()
+    partial_report = partial.apply_update(batch, source={"trace_id": "t"})
+    full_report = full.apply_update(batch, source={"trace_id": "t"})
+    assert sb.to_dict() == snapshot
+    assert _timeless(partial) == _timeless(full)
+    assert partial_report.skipped == full_report.skipped

@@ -35,6 +35,30 @@ def _description(request: LearnRequest) -> str:
     return text[:DESCRIPTION_CHARS] or "(learn job)"
 
 
+def trajectory_row(
+    *, tenant: str, job_id: str, playbook_id: str, request: LearnRequest, now: datetime
+) -> dict[str, Any]:
+    """The trajectory row of a learn job being submitted (its columns' values)."""
+    return {
+        "id": job_id,
+        "tenant_id": tenant,
+        "user_id": LEARN_JOB_USER,
+        "agent_id": None,
+        "origin": "learn_job",
+        "task_description": _description(request),
+        "task_type": "learn_job",
+        "playbook_id": playbook_id,
+        "status": "unknown",
+        "metrics": {},
+        "arguments": {"value": {"learn_job_id": job_id}},
+        "cited_skill_ids": [],
+        "step_count": 0,
+        "started_at": now,
+        "relearn_attempts": 0,
+        "relearn_count": 0,
+    }
+
+
 def _insert(
     connection: Connection,
     *,
@@ -46,39 +70,9 @@ def _insert(
 ) -> None:
     connection.execute(
         insert(Trajectory),  # parameters apart: one compiled statement for every job
-        {
-            "id": job_id,
-            "tenant_id": tenant,
-            "user_id": LEARN_JOB_USER,
-            "agent_id": None,
-            "origin": "learn_job",
-            "task_description": _description(request),
-            "task_type": "learn_job",
-            "playbook_id": playbook_id,
-            "status": "unknown",
-            "metrics": {},
-            "arguments": {"value": {"learn_job_id": job_id}},
-            "cited_skill_ids": [],
-            "step_count": 0,
-            "started_at": now,
-            "relearn_attempts": 0,
-            "relearn_count": 0,
-        },
-    )
-
-
-def record_submitted(
-    connection: Connection,
-    *,
-    tenant: str,
-    job_id: str,
-    playbook_id: str,
-    request: LearnRequest,
-    now: datetime,
-) -> None:
-    """The trajectory of a job being submitted (in the submitting transaction)."""
-    _insert(
-        connection, tenant=tenant, job_id=job_id, playbook_id=playbook_id, request=request, now=now
+        trajectory_row(
+            tenant=tenant, job_id=job_id, playbook_id=playbook_id, request=request, now=now
+        ),
     )
 
 
@@ -150,4 +144,4 @@ def record_processed(
     )
 
 
-__all__ = ["record_processed", "record_submitted"]
+__all__ = ["record_processed", "trajectory_row"]

@@ -40,6 +40,7 @@ from ace.service.models import (
     SkillRow,
     SkillSourceRow,
     Tenant,
+    Trajectory,
     utcnow,
 )
 from ace.service.requests import (
@@ -118,7 +119,8 @@ class _State:
             if s.record.get("status", "active") == "active"
         )
 
-    def skillbook(self) -> Skillbook:
+    @functools.cached_property
+    def _skillbook(self) -> Skillbook:
         ordered = sorted(self.skills.values(), key=lambda s: (s.position, s.pk))
         return Skillbook.from_dict(
             {
@@ -129,6 +131,22 @@ class _State:
             },
             origin="stored playbook",
         )
+
+    def skillbook(self) -> Skillbook:
+        """The state as a skillbook of the caller's own: built from the rows once per
+        state, then copied (a cached state serves every job on its version)."""
+        return self._skillbook.copy()
+
+    def skillbook_to_update(self, batch: UpdateBatch) -> Skillbook:
+        """A skillbook to apply ``batch`` to: this state's, copied only where the batch
+        changes it (the cost of a job then does not grow with the playbook)."""
+        return self._skillbook._copy_for_update(batch)
+
+    def preset_skillbook(self, book: Skillbook) -> None:
+        """Take ``book`` as this state's skillbook instead of building it from the rows:
+        for the writer of a version, whose skillbook made the rows. ``book`` must equal
+        what the rows give, and nothing else may change it afterwards."""
+        self.__dict__["_skillbook"] = book
 
 
 CACHED_STATES = 64
@@ -694,18 +712,23 @@ class Store:
         state = self._states.get(playbook_pk, created_at, applied_on) or self._load_state(
             connection, playbook_pk
         )
-        book = state.skillbook()
+        book = state.skillbook_to_update(batch)
         report = book.apply_update(batch, source=source)
         positions = [s.position for s in state.skills.values()]
         next_position = max(positions, default=-1) + 1
+        # an operation changes only the skill it names (or adds): the others keep the
+        # record they were built from, so a job's cost does not grow with the playbook
+        touched = {op.skill_id for op in report.applied if op.skill_id}
         target: dict[str, tuple[int, dict[str, Any]]] = {}
         for skill in book.skills(include_inactive=True):
             old = state.skills.get(skill.id)
             if old is None:
                 target[skill.id] = (next_position, skill_record(skill))
                 next_position += 1
-            else:
+            elif skill.id in touched:
                 target[skill.id] = (old.position, skill_record(skill))
+            else:
+                target[skill.id] = (old.position, old.record)
         written: dict[str, int] = {}
         undo = self._write_state(
             connection,
@@ -718,20 +741,20 @@ class Store:
         )
         staged = connection.info.get(_STAGED)
         if staged is not None:
-            staged.append(
-                _State(
-                    playbook_pk,
-                    created_at,
-                    applied_on + 1,
-                    book.next_id,
-                    state.extra,
-                    {
-                        skill_id: _Stored(written[skill_id], position, record)
-                        for skill_id, (position, record) in target.items()
-                    },
-                    {key: dict(data) for key, data in book.similarity_decisions.items()},
-                )
+            written_state = _State(
+                playbook_pk,
+                created_at,
+                applied_on + 1,
+                book.next_id,
+                state.extra,
+                {
+                    skill_id: _Stored(written[skill_id], position, record)
+                    for skill_id, (position, record) in target.items()
+                },
+                {key: dict(data) for key, data in book.similarity_decisions.items()},
             )
+            written_state.preset_skillbook(book)  # nothing changes it after this point
+            staged.append(written_state)
         skipped = [
             {"operation": op.model_dump(mode="json", exclude_none=True), "reason": why}
             for op, why in report.skipped
@@ -1018,35 +1041,33 @@ class Store:
         attempts = DEFAULT_JOB_RETRY.max_retries + 1 if max_attempts is None else max_attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
             raise UsageError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")
+        from ace.learning_loop._jobs import trajectory_row  # a trajectory per job
+
         job_id = str(uuid.uuid4())
         now = utcnow()
+        job: dict[str, Any] = {
+            "id": job_id,
+            "tenant_id": tenant,
+            "status": "queued",
+            "payload": parsed.model_dump(mode="json", exclude_none=True),
+            "idempotency_key": idempotency_key,
+            "attempts": 0,
+            "max_attempts": attempts,
+            "errors": [],
+            "created_at": now,
+            "available_at": now,
+        }
+        trajectory = trajectory_row(
+            tenant=tenant, job_id=job_id, playbook_id=playbook_id, request=parsed, now=now
+        )
         try:
-            with self._write() as connection:
-                pk = self._ensure_playbook(connection, tenant, playbook_id)
-                # parameters apart from the statement: SQLAlchemy then reuses one compiled
-                # form instead of building and keying a new statement per request
-                connection.execute(
-                    insert(LearnJob),
-                    {
-                        "id": job_id,
-                        "tenant_id": tenant,
-                        "playbook_pk": pk,
-                        "status": "queued",
-                        "payload": parsed.model_dump(mode="json", exclude_none=True),
-                        "idempotency_key": idempotency_key,
-                        "attempts": 0,
-                        "max_attempts": attempts,
-                        "errors": [],
-                        "created_at": now,
-                        "available_at": now,
-                    },
-                )
-                from ace.learning_loop._jobs import record_submitted  # a trajectory per job
-
-                record_submitted(
-                    connection, tenant=tenant, job_id=job_id, playbook_id=playbook_id,
-                    request=parsed, now=now,
-                )  # fmt: skip
+            if not self._submit_in_one_statement(tenant, playbook_id, job, trajectory):
+                with self._write() as connection:
+                    pk = self._ensure_playbook(connection, tenant, playbook_id)
+                    # parameters apart from the statement: SQLAlchemy then reuses one
+                    # compiled form instead of building and keying a statement per request
+                    connection.execute(insert(LearnJob), {**job, "playbook_pk": pk})
+                    connection.execute(insert(Trajectory), trajectory)
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -1072,6 +1093,23 @@ class Store:
             finished_at=None,
             worker_id=None,
         )
+
+    def _submit_in_one_statement(
+        self, tenant: str, playbook_id: str, job: dict[str, Any], trajectory: dict[str, Any]
+    ) -> bool:
+        """On PostgreSQL, insert a job and its trajectory with one statement that commits
+        on its own: one round trip where a transaction takes five. False when nothing was
+        inserted (the playbook does not exist yet) or on SQLite, which cannot insert in a
+        WITH clause."""
+        if self.dialect != "postgresql":
+            return False
+        params = {"tenant": tenant, "playbook_id": playbook_id}
+        params.update({f"job_{name}": value for name, value in job.items()})
+        params.update({f"trajectory_{name}": value for name, value in trajectory.items()})
+        statement = _submit_statement(tuple(job), tuple(trajectory))
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            return connection.execute(statement, params).first() is not None
 
     def _job_by_key(self, tenant: str, key: str) -> JobInfo | None:
         from sqlalchemy import select
@@ -1420,6 +1458,43 @@ def _playbook_pk_query() -> Any:
     return select(Playbook.pk).where(
         Playbook.tenant_id == bindparam("tenant"),
         Playbook.playbook_id == bindparam("playbook_id"),
+    )
+
+
+@functools.cache
+def _submit_statement(job_columns: tuple[str, ...], trajectory_columns: tuple[str, ...]) -> Any:
+    """``WITH job AS (INSERT INTO learn_jobs ... SELECT ..., playbooks.pk FROM playbooks
+    WHERE <the playbook> RETURNING id) INSERT INTO trajectories ... SELECT ... FROM job``:
+    both rows or neither. Values are parameters named ``job_<column>`` and
+    ``trajectory_<column>``, typed as their columns; built once."""
+    from sqlalchemy import bindparam, insert, select
+
+    jobs: Any = LearnJob.__table__
+    trajectories: Any = Trajectory.__table__
+    playbooks: Any = Playbook.__table__
+
+    def values(table: Any, prefix: str, names: tuple[str, ...]) -> list[Any]:
+        return [bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in names]
+
+    job = (
+        insert(jobs)
+        .from_select(
+            [*job_columns, "playbook_pk"],
+            select(*values(jobs, "job", job_columns), playbooks.c.pk).where(
+                playbooks.c.tenant_id == bindparam("tenant"),
+                playbooks.c.playbook_id == bindparam("playbook_id"),
+            ),
+        )
+        .returning(jobs.c.id)
+        .cte("job")
+    )
+    return (
+        insert(trajectories)
+        .from_select(
+            list(trajectory_columns),
+            select(*values(trajectories, "trajectory", trajectory_columns)).select_from(job),
+        )
+        .returning(trajectories.c.id)
     )
 
 
