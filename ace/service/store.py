@@ -1123,11 +1123,7 @@ class Store:
         return None if job_id is None else self.get_job(tenant, job_id)
 
     def _job_query(self) -> Any:
-        from sqlalchemy import select
-
-        return select(*LearnJob.__table__.c, Playbook.playbook_id).join(
-            Playbook, Playbook.pk == LearnJob.playbook_pk
-        )
+        return _job_select()
 
     def get_job(self, tenant: str | None, job_id: str) -> JobInfo | None:
         """The tenant's job ``job_id``, or None (another tenant's job is never returned)."""
@@ -1196,31 +1192,15 @@ class Store:
         LOCKED``); on SQLite the write lock serialises them. A job whose worker died on
         each of its attempts fails here, naming that cause.
         """
-        from sqlalchemy import and_, or_, select, update
+        from sqlalchemy import update
 
         if lease_s <= 0:
             raise UsageError(f"lease_s must be > 0, got {lease_s}")
+        statements = _job_statements()
         while True:
             now = utcnow()
             with self._write() as connection:
-                candidate = connection.execute(
-                    select(
-                        LearnJob.id,
-                        LearnJob.status,
-                        LearnJob.attempts,
-                        LearnJob.max_attempts,
-                        LearnJob.errors,
-                    )
-                    .where(
-                        or_(
-                            and_(LearnJob.status == "queued", LearnJob.available_at <= now),
-                            and_(LearnJob.status == "running", LearnJob.lease_expires_at < now),
-                        )
-                    )
-                    .order_by(LearnJob.available_at, LearnJob.created_at)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                ).one_or_none()
+                candidate = connection.execute(statements.next_due, {"now": now}).one_or_none()
                 if candidate is None:
                     return None
                 job_id, status, attempts, max_attempts, errors = candidate
@@ -1246,20 +1226,20 @@ class Store:
                         continue
                 token = str(uuid.uuid4())
                 connection.execute(
-                    update(LearnJob)
-                    .where(LearnJob.id == job_id)
-                    .values(
-                        status="running",
-                        attempts=attempts + 1,
-                        errors=errors,
-                        worker_id=worker_id,
-                        claim_token=token,
-                        heartbeat_at=now,
-                        lease_expires_at=now + timedelta(seconds=lease_s),
-                        started_at=now,
-                    )
+                    statements.by_id,
+                    {
+                        "job_id": job_id,
+                        "status": "running",
+                        "attempts": attempts + 1,
+                        "errors": errors,
+                        "worker_id": worker_id,
+                        "claim_token": token,
+                        "heartbeat_at": now,
+                        "lease_expires_at": now + timedelta(seconds=lease_s),
+                        "started_at": now,
+                    },
                 )
-                job = connection.execute(self._job_query().where(LearnJob.id == job_id)).one()
+                job = connection.execute(statements.claimed, {"job_id": job_id}).one()
                 return ClaimedJob(
                     id=job.id,
                     tenant=job.tenant_id,
@@ -1274,18 +1254,16 @@ class Store:
 
     def heartbeat(self, claim: ClaimedJob, *, lease_s: float = DEFAULT_LEASE_S) -> bool:
         """Extend the claim's lease; False when the claim is no longer current."""
-        from sqlalchemy import update
-
         now = utcnow()
         with self._write() as connection:
             extended = connection.execute(
-                update(LearnJob)
-                .where(
-                    LearnJob.id == claim.id,
-                    LearnJob.claim_token == claim.claim_token,
-                    LearnJob.status == "running",
-                )
-                .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
+                _job_statements().held,
+                {
+                    "job_id": claim.id,
+                    "token": claim.claim_token,
+                    "heartbeat_at": now,
+                    "lease_expires_at": now + timedelta(seconds=lease_s),
+                },
             ).rowcount
         return bool(extended)
 
@@ -1307,18 +1285,12 @@ class Store:
         """Apply the job's batch and mark it ``done``, in one transaction: the update is
         applied once or not at all. Raises ``LeaseLostError`` (nothing applied) when the
         claim is no longer current."""
-        from sqlalchemy import update
-
+        statements = _job_statements()
         now = utcnow()
         with self._write() as connection:
             held = connection.execute(
-                update(LearnJob)
-                .where(
-                    LearnJob.id == claim.id,
-                    LearnJob.claim_token == claim.claim_token,
-                    LearnJob.status == "running",
-                )
-                .values(heartbeat_at=now)
+                statements.held,
+                {"job_id": claim.id, "token": claim.claim_token, "heartbeat_at": now},
             ).rowcount
             if not held:
                 raise LeaseLostError(
@@ -1343,16 +1315,16 @@ class Store:
                 "added_ids": applied.added_ids,
             }
             connection.execute(
-                update(LearnJob)
-                .where(LearnJob.id == claim.id)
-                .values(
-                    status="done",
-                    error=None,
-                    result=summary,
-                    finished_at=utcnow(),
-                    lease_expires_at=None,
-                    claim_token=None,
-                )
+                statements.by_id,
+                {
+                    "job_id": claim.id,
+                    "status": "done",
+                    "error": None,
+                    "result": summary,
+                    "finished_at": utcnow(),
+                    "lease_expires_at": None,
+                    "claim_token": None,
+                },
             )
             from ace.learning_loop._jobs import record_processed  # its trajectory, evidence
 
@@ -1447,6 +1419,66 @@ class Store:
             query = query.where(LearnJob.tenant_id == tenant_of(tenant))
         with self._write() as connection:
             return int(connection.execute(query).rowcount)
+
+
+@dataclass(frozen=True)
+class _JobStatements:
+    """The statements of a job's life that every job runs, built once: building and
+    keying a statement costs more than running it. Values come as parameters; an UPDATE
+    sets the columns its parameters name (besides ``job_id`` and ``token``)."""
+
+    next_due: Any
+    """The next job to run (``now``): queued and due, or running with an expired lease."""
+    by_id: Any
+    """UPDATE the job ``job_id``."""
+    held: Any
+    """UPDATE the job ``job_id`` while ``token`` is its current claim and it runs."""
+    claimed: Any
+    """The job ``job_id`` with its playbook's id."""
+
+
+@functools.cache
+def _job_statements() -> _JobStatements:
+    from sqlalchemy import and_, bindparam, or_, select, update
+
+    now = bindparam("now", type_=LearnJob.__table__.c.available_at.type)
+    next_due = (
+        select(
+            LearnJob.id, LearnJob.status, LearnJob.attempts, LearnJob.max_attempts, LearnJob.errors
+        )
+        .where(
+            or_(
+                and_(LearnJob.status == "queued", LearnJob.available_at <= now),
+                and_(LearnJob.status == "running", LearnJob.lease_expires_at < now),
+            )
+        )
+        .order_by(LearnJob.available_at, LearnJob.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    job_id = bindparam("job_id", type_=LearnJob.__table__.c.id.type)
+    held = update(LearnJob).where(
+        LearnJob.id == job_id,
+        LearnJob.claim_token == bindparam("token", type_=LearnJob.__table__.c.claim_token.type),
+        LearnJob.status == "running",
+    )
+    return _JobStatements(
+        next_due=next_due,
+        by_id=update(LearnJob).where(LearnJob.id == job_id),
+        held=held,
+        claimed=_job_select().where(LearnJob.id == job_id),
+    )
+
+
+@functools.cache
+def _job_select() -> Any:
+    """Every column of a job, with its playbook's id (statements are immutable: each
+    ``.where`` makes a new one)."""
+    from sqlalchemy import select
+
+    return select(*LearnJob.__table__.c, Playbook.playbook_id).join(
+        Playbook, Playbook.pk == LearnJob.playbook_pk
+    )
 
 
 @functools.cache
