@@ -13,9 +13,11 @@ throw-away PostgreSQL cluster when PostgreSQL's server binaries are installed (a
   Target: p50 <= 2x echo.
   Two playbooks: *typical* (the prompt matches about a tenth of the skills) and *dense*
   (it matches nearly all; the text index then scores ~1,000 skills).
-- learn accept (``POST .../episodes/learn`` answered 202), 32 concurrent clients x 20
-  requests, two rounds: p50 and p99 against the echo route under the same load (rounds
-  alternate). Target: p50 <= 2x.
+- learn accept (``POST .../episodes/learn`` answered 202), 32 concurrent clients x 5
+  requests, eight rounds: p50 and p99 against the echo route under the same load (rounds
+  alternate; short rounds, because the echo route's own p50 varies up to 3x from one
+  round of 640 requests to the next on 2 shared cores, with the client's CPU time).
+  Target: p50 <= 2x.
 - jobs per second with a scripted model that takes 200 ms per job (the reflector's and
   the curator's call, 100 ms each), 1, 2 and 4 in-process workers, 20 jobs per worker
   after one each to warm up, timed by the jobs' own timestamps: target >= 80% of
@@ -44,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 EMBED_REQUESTS = 400
 EMBED_WARM_UP = 40
 CLIENTS = 32
-ACCEPTS_PER_CLIENT = 20
+ACCEPTS_PER_CLIENT = 5
+ACCEPT_ROUNDS = 8
 JOBS_PER_WORKER = 20
 CALL_LATENCY_S = 0.1
 """Per model call; a job makes two (reflector, curator): 200 ms of model time per job."""
@@ -353,7 +356,7 @@ def _backend(name: str, url_for: Any, ace: _Process, echo_url: str) -> dict[str,
     }
     echo_32_times: list[float] = []
     accept_times: list[float] = []
-    for _ in range(2):  # two rounds each, alternating
+    for _ in range(ACCEPT_ROUNDS):  # alternating
         echo_32_times += _concurrent(echo_url, "/echo", learn_body)
         accept_times += _concurrent(url, "/playbooks/accept/episodes/learn", learn_body)
     echo_32, accept = _percentiles(echo_32_times), _percentiles(accept_times)
@@ -397,7 +400,8 @@ def _backend(name: str, url_for: Any, ace: _Process, echo_url: str) -> dict[str,
         print(f"  {len(FAILURES)} concurrent request(s) failed: {sorted(set(FAILURES))}")
         FAILURES.clear()
     print(
-        f"  learn accept, {CLIENTS} concurrent clients x {ACCEPTS_PER_CLIENT} requests x 2 rounds: p50 "
+        f"  learn accept, {CLIENTS} concurrent clients x {ACCEPTS_PER_CLIENT} requests x "
+        f"{ACCEPT_ROUNDS} rounds: p50 "
         f"{accept[0]:.2f} ms, p99 {accept[1]:.2f} ms; echo p50 {echo_32[0]:.2f} ms, p99 "
         f"{echo_32[1]:.2f} ms; ratio {results['accept_ratio']:.2f}x (target <= 2x: "
         f"{verdict(results['accept_ratio'] <= 2)})"
