@@ -29,16 +29,17 @@ decoded where a structure is expected.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from itertools import count
 from typing import NamedTuple
 
-from pydantic import JsonValue
+from pydantic import JsonValue, TypeAdapter
 
 from ace.traces._json import compact
 from ace.traces._steps import parse_step
-from ace.traces.schema import ToolCall, ToolResult, TraceStep
+from ace.traces.schema import ToolCall, TraceStep
 
 OI_KIND = "openinference.span.kind"
 _OPERATIONS = {
@@ -54,6 +55,31 @@ _OPERATIONS = {
 }
 _LANGFUSE_TYPES = {"generation": "llm", "event": "event"}
 _TEXT_KEYS = frozenset({"input", "question", "query", "output", "answer", "result", "text"})
+_INPUT_KEYS = ("input.value", "langfuse.observation.input", "langfuse.trace.input")
+_OUTPUT_KEYS = (
+    "output.value",
+    "langfuse.observation.output",
+    "langfuse.trace.output",
+    "final_result",
+)
+_AGENT_KEYS = ("gen_ai.agent.name", "agent.name", "agent_name")
+_TOOL_NAME_KEYS = ("gen_ai.tool.name", "tool.name", "tool_call.function.name")
+_ARGUMENT_KEYS = (
+    "gen_ai.tool.call.arguments",
+    "tool_call.function.arguments",
+    "tool_arguments",
+    "input.value",
+    "langfuse.observation.input",
+    "tool.parameters",
+)
+_CALL_ID_KEYS = ("gen_ai.tool.call.id", "tool_call.id", "tool.id")
+_RESULT_KEYS = (
+    "gen_ai.tool.call.result",
+    "tool_response",
+    "output.value",
+    "langfuse.observation.output",
+)
+_LLM_KEYS = ("gen_ai.request.model", "llm.model_name", "gen_ai.input.messages", "request_data")
 _MESSAGE_EVENTS = {
     "gen_ai.system.message": "system",
     "gen_ai.user.message": "user",
@@ -62,15 +88,13 @@ _MESSAGE_EVENTS = {
 }
 
 
-class Message(NamedTuple):
-    """One message an LLM call read or wrote."""
-
-    role: str
-    text: str
-    calls: Sequence[ToolCall] = ()
+Message = tuple[str, str, Sequence[ToolCall]]
+"""One message an LLM call read or wrote: its role, its text and the tool calls it asks
+for. A plain tuple: LLM spans list every message of the conversation so far, and a
+``NamedTuple`` would be several times dearer to make."""
 
 
-@dataclass
+@dataclass(slots=True)
 class SpanView:
     """What one span says, whatever convention it was written in."""
 
@@ -90,12 +114,16 @@ class SpanView:
 def read_span(record: dict[str, JsonValue], timestamp: str | None = None) -> SpanView:
     """The view of one normalised span record (see ``ace.traces.formats.otel``) that
     started at ``timestamp``."""
-    attrs = _dict(record.get("attributes"))
-    events = [event for event in _items(record.get("events")) if isinstance(event, dict)]
-    name = _str(record.get("name")) or ""
+    attrs = record.get("attributes")
+    if not isinstance(attrs, dict):
+        attrs = {}
+    listed = record.get("events")
+    events = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+    name = record.get("name")
+    if not isinstance(name, str):
+        name = ""
     kind = _kind(attrs)
-    view = SpanView(kind=kind, name=name, timestamp=timestamp)
-    view.agent = _agent(attrs, kind, name)
+    view = SpanView(kind, name, _agent(attrs, kind, name), timestamp)
     if kind == "llm":
         view.inputs, view.outputs = _llm_messages(attrs, events)
     elif kind == "tool":
@@ -105,18 +133,8 @@ def read_span(record: dict[str, JsonValue], timestamp: str | None = None) -> Spa
         # LLM span is the whole request again)
         view.errors = _errors(record, attrs, events)
         return view
-    view.input_text = _plain_text(
-        _first(attrs, "input.value", "langfuse.observation.input", "langfuse.trace.input")
-    )
-    view.output_text = _plain_text(
-        _first(
-            attrs,
-            "output.value",
-            "langfuse.observation.output",
-            "langfuse.trace.output",
-            "final_result",
-        )
-    )
+    view.input_text = _plain_text(_first_of(attrs, _INPUT_KEYS))
+    view.output_text = _plain_text(_first_of(attrs, _OUTPUT_KEYS))
     if kind == "retriever" and view.output_text is None:
         view.output_text = _documents(attrs)
     if kind == "agent" and view.input_text is None:
@@ -135,23 +153,20 @@ def steps(views: list[SpanView], agents: list[str | None]) -> list[TraceStep]:
     """One step per span view; LLM inputs shown only where they add to what that agent's
     previous LLM call saw."""
     seen: dict[str | None, list[Message]] = {}
-    out: list[TraceStep] = []
+    out: list[dict[str, object]] = []
     for index, (view, agent) in enumerate(zip(views, agents, strict=True)):
+        kind, tool = view.kind, view.tool
         calls: list[ToolCall] = []
-        results: list[ToolResult] = []
-        if view.kind == "llm":
-            lines, calls = _llm_lines(view, seen.setdefault(agent, []))
+        results: list[dict[str, str | None]] = []
+        if kind == "llm":
+            lines, calls = _llm_lines(view, seen.get(agent, []))
             seen[agent] = view.inputs + view.outputs
-        elif view.kind == "tool":
+        elif kind == "tool":
             lines = []
-            if view.tool is not None:
-                calls = [view.tool]
+            if tool is not None:
+                calls = [tool]
                 if view.tool_result is not None:
-                    results = [
-                        ToolResult(
-                            output=view.tool_result, name=view.tool.name, call_id=view.tool.id
-                        )
-                    ]
+                    results = [{"output": view.tool_result, "name": tool.name, "call_id": tool.id}]
         else:
             lines = [f"(input) {view.input_text}"] if view.input_text is not None else []
             if view.output_text is not None:
@@ -160,43 +175,51 @@ def steps(views: list[SpanView], agents: list[str | None]) -> list[TraceStep]:
                 lines = [view.name]
         if view.errors:
             lines += [f"error: {error}" for error in view.errors]
-        tool_name = view.tool.name if view.tool is not None else None
         out.append(
-            TraceStep(
-                index=index,
-                content="\n".join(lines),
-                role=f"{view.kind} (error)" if view.errors else view.kind,
-                agent=agent or tool_name,
-                tool_calls=calls,
-                tool_results=results,
-                timestamp=view.timestamp,
-            )
+            {
+                "index": index,
+                "content": "\n".join(lines),
+                "role": f"{kind} (error)" if view.errors else kind,
+                "agent": agent or (tool.name if tool is not None else None),
+                "tool_calls": calls,
+                "tool_results": results,
+                "timestamp": view.timestamp,
+            }
         )
-    return out
+    return _step_list().validate_python(out)
+
+
+@cache
+def _step_list() -> TypeAdapter[list[TraceStep]]:
+    """Validates a trace's steps in one call (a third of the time of one call per step),
+    made when first needed."""
+    return TypeAdapter(list[TraceStep])
 
 
 def first_user_text(views: list[SpanView]) -> str | None:
     """The first user message any LLM call read."""
     for view in views:
-        for message in view.inputs:
-            if message.role == "user" and message.text:
-                return message.text
+        for role, text, _ in view.inputs:
+            if role == "user" and text:
+                return text
     return None
 
 
 def _llm_lines(view: SpanView, before: list[Message]) -> tuple[list[str], list[ToolCall]]:
     inputs = view.inputs
-    shared, limit = 0, min(len(inputs), len(before))
-    while shared < limit and inputs[shared][:2] == before[shared][:2]:
+    shared = 0
+    for mine, theirs in zip(inputs, before, strict=False):
+        if mine != theirs and mine[:2] != theirs[:2]:  # the same role and text
+            break
         shared += 1
     lines = [f"(input) {role}: {text}" for role, text, _ in inputs[shared:]]
     if not view.inputs and view.input_text is not None:
         lines.append(f"(input) {view.input_text}")
-    outputs = [m.text for m in view.outputs if m.text]
+    outputs = [text for _, text, _ in view.outputs if text]
     if not view.outputs and view.output_text is not None:
         outputs = [view.output_text]
     lines += outputs
-    calls = [call for message in view.outputs for call in message.calls]
+    calls = [call for _, _, found in view.outputs for call in found]
     return lines, calls
 
 
@@ -204,8 +227,8 @@ def _llm_lines(view: SpanView, before: list[Message]) -> tuple[list[str], list[T
 
 
 def _kind(attrs: dict[str, JsonValue]) -> str:
-    kind = _str(attrs.get(OI_KIND))
-    if kind:
+    kind = attrs.get(OI_KIND)
+    if isinstance(kind, str) and kind:
         return kind.lower()
     operation = _str(attrs.get("gen_ai.operation.name"))
     if operation:
@@ -215,22 +238,14 @@ def _kind(attrs: dict[str, JsonValue]) -> str:
         return _LANGFUSE_TYPES.get(observation, observation)
     if "gen_ai.tool.name" in attrs:
         return "tool"
-    if any(
-        key in attrs
-        for key in (
-            "gen_ai.request.model",
-            "llm.model_name",
-            "gen_ai.input.messages",
-            "request_data",
-        )
-    ):
+    if any(key in attrs for key in _LLM_KEYS):
         return "llm"
     return "span"
 
 
 def _agent(attrs: dict[str, JsonValue], kind: str, name: str) -> str | None:
-    agent = _str(_first(attrs, "gen_ai.agent.name", "agent.name", "agent_name"))
-    if agent:
+    agent = _first_of(attrs, _AGENT_KEYS)
+    if isinstance(agent, str) and agent:
         return agent
     if kind == "agent":
         return name.removeprefix("invoke_agent ").removeprefix("create_agent ") or None
@@ -238,26 +253,12 @@ def _agent(attrs: dict[str, JsonValue], kind: str, name: str) -> str | None:
 
 
 def _tool(attrs: dict[str, JsonValue], span_name: str) -> tuple[ToolCall, str | None]:
-    name = _str(_first(attrs, "gen_ai.tool.name", "tool.name", "tool_call.function.name"))
-    if not name:
+    name = _first_of(attrs, _TOOL_NAME_KEYS)
+    if not isinstance(name, str) or not name:
         name = span_name.removeprefix("execute_tool ").removeprefix("running tool ") or "tool"
-    arguments = _first(
-        attrs,
-        "gen_ai.tool.call.arguments",
-        "tool_call.function.arguments",
-        "tool_arguments",
-        "input.value",
-        "langfuse.observation.input",
-        "tool.parameters",
-    )
-    call_id = _first(attrs, "gen_ai.tool.call.id", "tool_call.id", "tool.id")
-    result = _first(
-        attrs,
-        "gen_ai.tool.call.result",
-        "tool_response",
-        "output.value",
-        "langfuse.observation.output",
-    )
+    arguments = _first_of(attrs, _ARGUMENT_KEYS)
+    call_id = _first_of(attrs, _CALL_ID_KEYS)
+    result = _first_of(attrs, _RESULT_KEYS)
     call = ToolCall(
         name=name,
         arguments=decoded_arguments(arguments),
@@ -354,7 +355,7 @@ def _instructions(value: JsonValue) -> list[Message]:
     if parts is None:
         return []
     text, _ = _parts(parts if isinstance(parts, list) else [parts])
-    return [Message("system", text)] if text else []
+    return [("system", text, ())] if text else []
 
 
 def _semconv_messages(value: JsonValue) -> list[Message]:
@@ -368,7 +369,7 @@ def _semconv_messages(value: JsonValue) -> list[Message]:
     for item in items:
         if isinstance(item, dict) and isinstance(item.get("parts"), list):
             text, calls = _parts(item["parts"])  # type: ignore[arg-type]
-            messages.append(Message(_str(item.get("role")) or "user", text, calls))
+            messages.append((_str(item.get("role")) or "user", text, calls))
         else:
             messages += _openai_messages(item, "user")
     return messages
@@ -419,9 +420,9 @@ def _openai_messages(value: JsonValue, default_role: str) -> list[Message]:
             step = parse_step(item, i, f"message[{i}]")
             results = "\n".join(result.output for result in step.tool_results)
             role = step.role or default_role
-            messages.append(Message(role, step.content or results, step.tool_calls))
+            messages.append((role, step.content or results, step.tool_calls))
         elif item is not None:
-            messages.append(Message(default_role, _text_of(item) or ""))
+            messages.append((default_role, _text_of(item) or "", ()))
     return messages
 
 
@@ -431,46 +432,91 @@ def _indexed_messages(
     """OpenInference's ``prefix.N.message.*`` (or OpenLLMetry's ``prefix.N.*``) messages,
     or the same as a structured value at ``prefix``; their tool calls only when ``calls``
     (an LLM call's input shows its history as text)."""
-    if isinstance(attrs.get(prefix), list | dict):
+    if isinstance(attrs.get(prefix), (list, dict)):
         return _nested_messages(attrs, prefix, calls)
-    segment = "message." if f"{prefix}.0.message.role" in attrs else ""
+    segment = "message." if _first_role_key(prefix) in attrs else ""
+    # a message has an attribute at least, and one more ends them
+    keys = _message_keys(prefix, segment, len(attrs) + 1)
     messages: list[Message] = []
     get = attrs.get
-    for base, role_key, content_key in _message_keys(prefix + ".", segment):
-        role = get(role_key)
-        content = get(content_key)
-        if role is None and content is None and not _has_any(attrs, base):
+    for i, role, content in zip(count(), map(get, keys.roles), map(get, keys.contents)):
+        if isinstance(content, str) and content:
+            text = content
+        elif role is None and content is None and not _present(attrs, keys.bases[i]):
+            return messages
+        else:
+            text = (content if isinstance(content, str) else _text_of(content)) or _contents(
+                attrs, keys.bases[i] + "contents."
+            )
+        if not isinstance(role, str) or not role:
+            role = "user"
+        found: Sequence[ToolCall] = ()
+        if calls:
+            found = []
+            if keys.calls[i] in attrs or keys.flat_calls[i] in attrs:
+                found = _indexed_calls(attrs, keys.bases[i] + "tool_calls.")
+        messages.append((role, text, found))
+    # more messages than keys are kept for
+    for i in count(len(messages)):
+        base = f"{prefix}.{i}.{segment}"
+        role, content = get(base + "role"), get(base + "content")
+        if role is None and content is None and not _present(attrs, base):
             break
         text = (content if isinstance(content, str) else _text_of(content)) or _contents(
             attrs, base + "contents."
         )
         found = _indexed_calls(attrs, base + "tool_calls.") if calls else ()
-        messages.append(Message(role if isinstance(role, str) and role else "user", text, found))
+        messages.append((role if isinstance(role, str) and role else "user", text, found))
     return messages
 
 
 _KEYS_KEPT = 256
 """How many messages' attribute keys are kept per prefix (beyond, they are made anew)."""
-_MESSAGE_KEYS: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
 
 
-def _message_keys(prefix: str, segment: str) -> Iterator[tuple[str, str, str]]:
-    """Message after message, its attribute keys: where they start (``{prefix}{N}.
-    {segment}``), its role and its content. Made once per prefix, not per span: an LLM
-    span lists every message of the conversation so far."""
-    kept = _MESSAGE_KEYS.setdefault((prefix, segment), [])
-    for i in count():
-        if i < len(kept):
-            yield kept[i]
-            continue
-        base = f"{prefix}{i}.{segment}"
-        keys = (base, base + "role", base + "content")
-        if i < _KEYS_KEPT:
-            kept.append(keys)
-        yield keys
+class _MessageKeys(NamedTuple):
+    """Message after message, its attribute keys: where they start (``{prefix}.{N}.
+    {segment}``), the role, the content, and the first keys of its tool calls
+    (OpenInference's, and OpenLLMetry's)."""
+
+    bases: tuple[str, ...]
+    roles: tuple[str, ...]
+    contents: tuple[str, ...]
+    calls: tuple[str, ...]
+    flat_calls: tuple[str, ...]
 
 
-def _has_any(attrs: dict[str, JsonValue], base: str) -> bool:
+_MESSAGE_KEYS: dict[tuple[str, str], _MessageKeys] = {}
+
+
+def _message_keys(prefix: str, segment: str, size: int) -> _MessageKeys:
+    """The keys of the first ``size`` messages (at most ``_KEYS_KEPT``), made once per
+    prefix and segment, not per span: an LLM span lists every message of the
+    conversation so far. Grown by replacing them whole, so that a reader in another
+    thread never sees them half made."""
+    kept = _MESSAGE_KEYS.get((prefix, segment))
+    size = min(size, _KEYS_KEPT)
+    if kept is not None and len(kept.bases) >= size:
+        return kept
+    bases = tuple(f"{prefix}.{i}.{segment}" for i in range(max(size, 16)))
+    made = _MessageKeys(
+        bases,
+        tuple(base + "role" for base in bases),
+        tuple(base + "content" for base in bases),
+        tuple(base + "tool_calls.0.tool_call.function.name" for base in bases),
+        tuple(base + "tool_calls.0.name" for base in bases),
+    )
+    _MESSAGE_KEYS[prefix, segment] = made
+    return made
+
+
+@lru_cache(maxsize=64)
+def _first_role_key(prefix: str) -> str:
+    return f"{prefix}.0.message.role"
+
+
+def _present(attrs: dict[str, JsonValue], base: str) -> bool:
+    """Whether the message whose keys start with ``base`` has contents or tool calls."""
     return (
         base + "contents.0.message_content.text" in attrs
         or base + "tool_calls.0.tool_call.function.name" in attrs
@@ -577,7 +623,7 @@ def decoded_arguments(value: JsonValue) -> JsonValue:
 
 
 def _joined(messages: list[Message]) -> str | None:
-    texts = [m.text for m in messages if m.text]
+    texts = [text for _, text, _ in messages if text]
     return "\n".join(texts) if texts else None
 
 
@@ -612,9 +658,11 @@ def _text_of(value: JsonValue) -> str | None:
     return compact(value)
 
 
-def _first(attrs: dict[str, JsonValue], *keys: str) -> JsonValue:
+def _first_of(attrs: dict[str, JsonValue], keys: tuple[str, ...]) -> JsonValue:
+    """The value of the first of ``keys`` that ``attrs`` holds (and is not null)."""
+    get = attrs.get
     for key in keys:
-        value = attrs.get(key)
+        value = get(key)
         if value is not None:
             return value
     return None

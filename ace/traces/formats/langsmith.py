@@ -269,7 +269,7 @@ def _outputs(outputs: dict[str, JsonValue]) -> list[semconv.Message]:
             if isinstance(generation, dict) and generation.get("message") is not None:
                 found += _messages([generation["message"]], "assistant")
             elif isinstance(generation, dict) and isinstance(generation.get("text"), str):
-                found.append(semconv.Message("assistant", str(generation["text"])))
+                found.append(("assistant", str(generation["text"]), ()))
         return found
     choices = outputs.get("choices")
     if isinstance(choices, list):
@@ -295,10 +295,10 @@ def _messages(value: JsonValue, default_role: str) -> list[semconv.Message]:
     messages: list[semconv.Message] = []
     for i, item in enumerate(items):
         if isinstance(item, str):
-            messages.append(semconv.Message(default_role, item))
+            messages.append((default_role, item, ()))
             continue
         if not isinstance(item, dict):
-            messages.append(semconv.Message(default_role, compact(item)))
+            messages.append((default_role, compact(item), ()))
             continue
         fields = _dict(item.get("kwargs")) if "lc" in item else item
         if isinstance(item.get("data"), dict) and "type" in item:  # messages_to_dict()
@@ -311,7 +311,7 @@ def _messages(value: JsonValue, default_role: str) -> list[semconv.Message]:
             step = parse_step(fields, i, f"message[{i}]")
             text = step.content
             calls = step.tool_calls
-        messages.append(semconv.Message(role, text, calls))
+        messages.append((role, text, calls))
     return messages
 
 
@@ -369,8 +369,8 @@ def _text(values: dict[str, JsonValue]) -> str | None:
     messages = values.get("messages")
     if isinstance(messages, list) and messages:
         found = _messages(messages, "user")
-        if found and found[-1].text:
-            return found[-1].text
+        if found and found[-1][1]:
+            return found[-1][1]
     return compact(values)
 
 

@@ -53,10 +53,9 @@ _TRACE_ID_PATTERN = re.compile(rb'"(?:traceId|trace_id)"[ \t\r\f\v]*:[ \t\r\f\v]
 """A trace id's mention; never across lines, so it finds in many lines what it finds in
 each."""
 _HEX = re.compile(r"[0-9a-fA-F]+")
-_LOWER_HEX = re.compile(r"[0-9a-f]+")
+_LOWER_HEX_DIGITS = "0123456789abcdef"
 _STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 _NS = 1_000_000_000
-_NO_TEXTS: tuple[str | None, str | None] = (None, None)
 _STR = frozenset({str})
 
 
@@ -217,33 +216,55 @@ class SpanReader:
     def _otlp(
         self, span: JsonValue, resource: dict[str, JsonValue], scope: str | None, where: str
     ) -> Span:
-        if not isinstance(span, dict) or not isinstance(span.get("traceId"), str):
+        """An OTLP span and its record, as ``_make`` makes them, built in one go: this runs
+        once per span of a file."""
+        trace_id = span.get("traceId") if isinstance(span, dict) else None
+        if not isinstance(span, dict) or not isinstance(trace_id, str):
             raise TraceFormatError(
                 f"{where}: expected a span with a 'traceId', got {describe(span)}"
             )
         if "context" in span:
             return self._flat(span, resource, scope, where)
         get = span.get
+        events = get("events")
+        events = self._otlp_events(events, where) if events is not None else []
+        attributes = otlp_attributes(get("attributes"), where)
+        position = self.position
+        self.position = position + 1
+        span_id = _id(get("spanId")) or f"#{position}"
+        record: dict[str, JsonValue] = {"span_id": span_id}
+        parent_id = _id(get("parentSpanId"))
+        if parent_id is not None:
+            record["parent_id"] = parent_id
+        name = get("name")
+        record["name"] = name if isinstance(name, str) else ""
+        kind = get("kind")
+        if kind is not None and (kind_name := _kind_name(kind)) is not None:
+            record["kind"] = kind_name
+        start = _nanos(get("startTimeUnixNano"))
+        if start is not None:
+            record["start_ns"] = start
+        end = _nanos(get("endTimeUnixNano"))
+        if end is not None:
+            record["end_ns"] = end
         status = get("status")
-        code = message = None
-        if isinstance(status, dict):
-            code, message = status.get("code"), status.get("message")
-        events = self._otlp_events(get("events"), where)
-        return self._make(
-            trace_id_text(str(span["traceId"])),
-            _id(get("spanId")),
-            _id(get("parentSpanId")),
-            get("name"),
-            get("kind"),
-            _nanos(get("startTimeUnixNano")),
-            _nanos(get("endTimeUnixNano")),
-            _NO_TEXTS,
-            code,
-            message,
-            otlp_attributes(get("attributes"), where),
-            events,
+        if isinstance(status, dict) and status:
+            _put_status(record, status.get("code"), status.get("message"))
+        record["attributes"] = attributes
+        if events:
+            record["events"] = events
+        if scope is not None:
+            record["scope"] = scope
+        timestamp = _iso(start) if start is not None else None
+        return Span(
+            trace_id_text(trace_id),
+            span_id,
+            parent_id,
+            start,
+            position,
+            record,
             resource,
-            scope,
+            timestamp,
         )
 
     @staticmethod
@@ -353,11 +374,7 @@ class SpanReader:
             record["kind"] = kind_name
         _put_time(record, "start", start, texts[0])
         _put_time(record, "end", end, texts[1])
-        status_name = _status_name(status)
-        if status_name is not None and status_name != "UNSET":
-            record["status"] = status_name
-        if isinstance(message, str) and message:
-            record["status_message"] = message
+        _put_status(record, status, message)
         record["attributes"] = attributes
         if events:
             record["events"] = events
@@ -373,6 +390,15 @@ def _put_time(record: dict[str, JsonValue], key: str, nanos: int | None, text: s
         record[f"{key}_ns"] = nanos
     elif text is not None:
         record[key] = text
+
+
+def _put_status(record: dict[str, JsonValue], code: JsonValue, message: JsonValue) -> None:
+    """A span's status when it is not ``UNSET``, and its message when it has one."""
+    status_name = _status_name(code)
+    if status_name is not None and status_name != "UNSET":
+        record["status"] = status_name
+    if isinstance(message, str) and message:
+        record["status_message"] = message
 
 
 def _event(
@@ -394,7 +420,7 @@ def _list(value: JsonValue, where: str) -> list[JsonValue]:
 
 
 def _id(value: JsonValue) -> str | None:
-    if isinstance(value, str) and _LOWER_HEX.fullmatch(value):
+    if isinstance(value, str) and value and not value.strip(_LOWER_HEX_DIGITS):
         # already as ``trace_id_text`` spells it: span ids are all different, not worth
         # a place in its cache
         return value if value.strip("0") else None
@@ -404,10 +430,10 @@ def _id(value: JsonValue) -> str | None:
 
 
 def _nanos(value: JsonValue) -> int | None:
+    if isinstance(value, str):
+        return int(value) if value.isdigit() else None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     return None
 
 
