@@ -299,6 +299,9 @@ def _otel_line(
 ) -> list[otel.Span]:
     """The spans of one line (label keys taken out, as a file read whole would have them)."""
     value = parse_line(line, file, number)
+    spans = reader.export_spans(value, keys)
+    if spans is not None:
+        return spans
     if _may_hold_labels(line, keys):
         value = scrub_labels(value, keys)
     if not otel.is_document(value):

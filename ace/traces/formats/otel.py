@@ -46,7 +46,7 @@ from ace.errors import TraceFormatError
 from ace.traces._json import describe
 from ace.traces.formats import _otel_semconv as semconv
 from ace.traces.formats._base import Parsed, TraceFormat
-from ace.traces.labels import DEFAULT_LABEL_KEYS
+from ace.traces.labels import DEFAULT_LABEL_KEYS, find_label_key
 
 NAME = "otel"
 _TRACE_ID_PATTERN = re.compile(rb'"(?:traceId|trace_id)"[ \t\r\f\v]*:[ \t\r\f\v]*"([^"\\\n]*)"')
@@ -153,11 +153,50 @@ def trace_ids_in(
     return list(last)
 
 
+OTLP_KEYS = frozenset(
+    {
+        *("resourceSpans", "resource", "attributes", "scopeSpans", "instrumentationLibrarySpans"),
+        *("scope", "instrumentationLibrary", "name", "spans", "traceId", "spanId", "context"),
+        *("parentSpanId", "kind", "startTimeUnixNano", "endTimeUnixNano", "status", "code"),
+        *("message", "events", "timeUnixNano", "key", "value", "stringValue", "intValue"),
+        *("boolValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue", "values"),
+    }
+)
+"""Every object key that reading an OTLP export of OTLP spans looks up (keep it so): a
+label key that is none of them changes nothing read there, unless a value kept whole
+holds it."""
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 class SpanReader:
     """Reads the spans of documents one after the other, numbering them in source order."""
 
     def __init__(self) -> None:
         self.position = 0
+        self.flat = 0
+        """How many flat spans (``{name, context}``) it has read."""
+
+    def export_spans(self, value: JsonValue, label_keys: frozenset[str]) -> list[Span] | None:
+        """The spans of an OTLP export of OTLP spans, read with its label keys (any of
+        ``label_keys``, at any depth) still in it, when they cannot change what is read:
+        None, and nothing counted, when they might (a flat span, a kept attribute value
+        that holds one, an error); the caller then takes them out and reads it again.
+
+        Saves looking for the keys in every line: OTLP names attributes in values, not
+        keys, so a label key is mostly nowhere, and where it is the reader never looks.
+        """
+        if not is_export(value) or not label_keys.isdisjoint(OTLP_KEYS):
+            return None
+        assert isinstance(value, dict)
+        position, flat = self.position, self.flat
+        try:
+            spans = list(self._export(value, ""))
+        except Exception:  # read again below, to raise the error worded as ever
+            spans = None
+        if spans is None or self.flat != flat or _keeps_label_key(spans, label_keys):
+            self.position, self.flat = position, flat
+            return None
+        return spans
 
     def spans(self, value: JsonValue, where: str = "") -> Iterator[Span]:
         """The spans of an export, a span, or a list of them."""
@@ -291,6 +330,7 @@ class SpanReader:
         scope: str | None,
         where: str,
     ) -> Span:
+        self.flat += 1
         context = span.get("context")
         if isinstance(context, dict):
             trace_id, span_id = context.get("trace_id"), context.get("span_id")
@@ -390,6 +430,35 @@ def _put_time(record: dict[str, JsonValue], key: str, nanos: int | None, text: s
         record[f"{key}_ns"] = nanos
     elif text is not None:
         record[key] = text
+
+
+def _keeps_label_key(spans: list[Span], label_keys: frozenset[str]) -> bool:
+    """Whether an attribute value the spans keep (of the span, its events, its resource)
+    is a list or object holding one of ``label_keys``."""
+    resource: dict[str, JsonValue] | None = None
+    for span in spans:
+        record = span.record
+        attributes = record["attributes"]
+        assert isinstance(attributes, dict)
+        if _holds_label_key(attributes, label_keys):
+            return True
+        events = record.get("events")
+        for event in events if isinstance(events, list) else ():
+            attributes = event.get("attributes") if isinstance(event, dict) else None
+            if isinstance(attributes, dict) and _holds_label_key(attributes, label_keys):
+                return True
+        if span.resource is not resource:
+            resource = span.resource
+            if _holds_label_key(resource, label_keys):
+                return True
+    return False
+
+
+def _holds_label_key(attributes: dict[str, JsonValue], label_keys: frozenset[str]) -> bool:
+    values = attributes.values()
+    if _SCALARS.issuperset(map(type, values)):
+        return False
+    return find_label_key(list(values), label_keys) is not None
 
 
 def _put_status(record: dict[str, JsonValue], code: JsonValue, message: JsonValue) -> None:
