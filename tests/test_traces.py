@@ -417,6 +417,30 @@ def test_trace_refuses_labels_and_misaligned_steps() -> None:
         Trace(id="x", format="ace", steps=[TraceStep(index=3)])
 
 
+def test_a_built_step_is_the_step_validation_makes() -> None:
+    from ace.traces.schema import ToolCall, ToolResult, built
+
+    call = ToolCall(name="search", arguments={"q": "x"}, id="c1")
+    result = {"output": "found", "name": "search", "call_id": "c1"}
+    values = {
+        "index": 2,
+        "content": "text",
+        "role": "tool",
+        "agent": None,
+        "tool_calls": [call],
+        "tool_results": [ToolResult(**result)],
+        "timestamp": None,
+    }
+    validated = TraceStep(**values)
+    made = built(TraceStep, {**values, "tool_results": [built(ToolResult, dict(result))]})
+    assert made == validated
+    assert made.model_dump_json() == validated.model_dump_json()
+    assert made.model_fields_set == validated.model_fields_set
+    assert (made.__pydantic_extra__, made.__pydantic_private__) == (None, None)
+    other = built(TraceStep, dict(values))
+    assert other.__pydantic_fields_set__ is not made.__pydantic_fields_set__
+
+
 def test_labelled_traces_of_a_batch_keep_labels_apart() -> None:
     loaded = load_labelled_traces([{"question": "a", "mistake_agent": "A"}, {"question": "b"}])
     assert [item.labels.mistake_agent for item in loaded] == ["A", None]

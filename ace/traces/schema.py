@@ -13,7 +13,7 @@ the source (Who&When's ``mistake_step``) is an index into ``steps``.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
@@ -171,6 +171,23 @@ def reasoning_steps(reasoning: str) -> list[TraceStep]:
     if not reasoning:
         return []
     return [TraceStep(index=0, role="assistant", agent="agent", content=reasoning)]
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+_set_attribute = object.__setattr__
+
+
+def built(cls: type[_Model], values: dict[str, Any]) -> _Model:
+    """``cls(**values)`` for ``values`` known to be valid, giving every field of ``cls`` in
+    order, in fresh lists: the instance validation would make (as pydantic's
+    ``model_construct`` makes it, without its work per field), for the trace readers that
+    make one per step. ``values`` becomes its ``__dict__``."""
+    made = cls.__new__(cls)
+    _set_attribute(made, "__dict__", values)
+    _set_attribute(made, "__pydantic_fields_set__", set(values))
+    _set_attribute(made, "__pydantic_extra__", None)
+    _set_attribute(made, "__pydantic_private__", None)
+    return made
 
 
 class LabelledTrace(BaseModel):

@@ -31,15 +31,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 from itertools import count
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from pydantic import JsonValue, TypeAdapter
+from pydantic import JsonValue
 
 from ace.traces._json import compact
 from ace.traces._steps import parse_step
-from ace.traces.schema import ToolCall, TraceStep
+from ace.traces.schema import ToolCall, ToolResult, TraceStep, built
 
 OI_KIND = "openinference.span.kind"
 _OPERATIONS = {
@@ -153,11 +153,11 @@ def steps(views: list[SpanView], agents: list[str | None]) -> list[TraceStep]:
     """One step per span view; LLM inputs shown only where they add to what that agent's
     previous LLM call saw."""
     seen: dict[str | None, list[Message]] = {}
-    out: list[dict[str, object]] = []
+    out: list[TraceStep] = []
     for index, (view, agent) in enumerate(zip(views, agents, strict=True)):
         kind, tool = view.kind, view.tool
         calls: list[ToolCall] = []
-        results: list[dict[str, str | None]] = []
+        results: list[ToolResult] = []
         if kind == "llm":
             lines, calls = _llm_lines(view, seen.get(agent, []))
             seen[agent] = view.inputs + view.outputs
@@ -166,7 +166,8 @@ def steps(views: list[SpanView], agents: list[str | None]) -> list[TraceStep]:
             if tool is not None:
                 calls = [tool]
                 if view.tool_result is not None:
-                    results = [{"output": view.tool_result, "name": tool.name, "call_id": tool.id}]
+                    result = {"output": view.tool_result, "name": tool.name, "call_id": tool.id}
+                    results = [built(ToolResult, result)]
         else:
             lines = [f"(input) {view.input_text}"] if view.input_text is not None else []
             if view.output_text is not None:
@@ -175,25 +176,17 @@ def steps(views: list[SpanView], agents: list[str | None]) -> list[TraceStep]:
                 lines = [view.name]
         if view.errors:
             lines += [f"error: {error}" for error in view.errors]
-        out.append(
-            {
-                "index": index,
-                "content": "\n".join(lines),
-                "role": f"{kind} (error)" if view.errors else kind,
-                "agent": agent or (tool.name if tool is not None else None),
-                "tool_calls": calls,
-                "tool_results": results,
-                "timestamp": view.timestamp,
-            }
-        )
-    return _step_list().validate_python(out)
-
-
-@cache
-def _step_list() -> TypeAdapter[list[TraceStep]]:
-    """Validates a trace's steps in one call (a third of the time of one call per step),
-    made when first needed."""
-    return TypeAdapter(list[TraceStep])
+        step = {
+            "index": index,
+            "content": "\n".join(lines),
+            "role": f"{kind} (error)" if view.errors else kind,
+            "agent": agent or (tool.name if tool is not None else None),
+            "tool_calls": calls,
+            "tool_results": results,
+            "timestamp": view.timestamp,
+        }
+        out.append(built(TraceStep, step))
+    return out
 
 
 def first_user_text(views: list[SpanView]) -> str | None:
@@ -259,12 +252,16 @@ def _tool(attrs: dict[str, JsonValue], span_name: str) -> tuple[ToolCall, str | 
     arguments = _first_of(attrs, _ARGUMENT_KEYS)
     call_id = _first_of(attrs, _CALL_ID_KEYS)
     result = _first_of(attrs, _RESULT_KEYS)
-    call = ToolCall(
-        name=name,
-        arguments=decoded_arguments(arguments),
-        id=str(call_id) if isinstance(call_id, str | int) and call_id != "" else None,
-    )
-    return call, _text_of(result)
+    decoded = decoded_arguments(arguments)
+    values: dict[str, Any] = {
+        "name": name,
+        "arguments": decoded,
+        "id": str(call_id) if isinstance(call_id, str | int) and call_id != "" else None,
+    }
+    if decoded is arguments and isinstance(decoded, dict | list):
+        # validation copies a list or object, as the trace's record keeps this one
+        return ToolCall(**values), _text_of(result)
+    return built(ToolCall, values), _text_of(result)
 
 
 def _errors(

@@ -270,9 +270,11 @@ class SpanReader:
         attributes = otlp_attributes(get("attributes"), where)
         position = self.position
         self.position = position + 1
-        span_id = _id(get("spanId")) or f"#{position}"
+        given = get("spanId")
+        span_id = (_id(given) if given is not None else None) or f"#{position}"
         record: dict[str, JsonValue] = {"span_id": span_id}
-        parent_id = _id(get("parentSpanId"))
+        parent = get("parentSpanId")
+        parent_id = _id(parent) if parent is not None else None
         if parent_id is not None:
             record["parent_id"] = parent_id
         name = get("name")
@@ -514,7 +516,10 @@ def _iso(nanos: int | None) -> str | None:
     minute = _minute(seconds // 60)
     if minute is None:
         return None
-    return f"{minute}{seconds % 60:02d}.{rest // 1000:06d}Z"
+    return minute + _SECONDS[seconds % 60] + str(1_000_000 + rest // 1000)[1:] + "Z"
+
+
+_SECONDS = tuple(f"{second:02d}." for second in range(60))
 
 
 @lru_cache(maxsize=256)
@@ -592,7 +597,7 @@ def otlp_attributes(value: JsonValue, where: str) -> dict[str, JsonValue]:
         return _attributes_one_by_one(value, where)
     if not _STR.issuperset(map(type, out)):
         return _attributes_one_by_one(value, where)
-    if not DEFAULT_LABEL_KEYS.isdisjoint(out):
+    if not out.keys().isdisjoint(DEFAULT_LABEL_KEYS):  # 5 look-ups, not one per attribute
         for key in DEFAULT_LABEL_KEYS:
             out.pop(key, None)
     return out
