@@ -267,6 +267,9 @@ def _tool(attrs: dict[str, JsonValue], span_name: str) -> tuple[ToolCall, str | 
 def _errors(
     record: dict[str, JsonValue], attrs: dict[str, JsonValue], events: list[dict[str, JsonValue]]
 ) -> list[str]:
+    failed = record.get("status") == "ERROR" or attrs.get("langfuse.observation.level") == "ERROR"
+    if not events and not failed:
+        return []
     errors: list[str] = []
     for event in events:
         if event.get("name") != "exception":
@@ -277,7 +280,6 @@ def _errors(
         text = ": ".join(part for part in (kind, message) if part)
         if text:
             errors.append(text)
-    failed = record.get("status") == "ERROR" or attrs.get("langfuse.observation.level") == "ERROR"
     if failed:
         for message in (
             _str(record.get("status_message")),
@@ -304,7 +306,7 @@ def _llm_messages(
         if event.get("name") == "gen_ai.client.inference.operation.details":
             details = _dict(event.get("attributes"))
             break
-    for source in (attrs, details):
+    for source in (attrs, details) if details else (attrs,):
         if "gen_ai.input.messages" in source or "gen_ai.output.messages" in source:
             inputs = _instructions(source.get("gen_ai.system_instructions"))
             inputs += _semconv_messages(source.get("gen_ai.input.messages"))
