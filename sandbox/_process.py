@@ -141,16 +141,29 @@ class KernelProcess:
         assert self.popen.stdout is not None
         self.log = KernelLog(self.popen.stdout)
         self.started = time.monotonic()
+        self._reaping = threading.Lock()
+        """Held while the launcher's pid is read or the launcher is reaped: once reaped,
+        its pid may be given to another process (pid_max can be as low as 32768)."""
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
     def alive(self) -> bool:
-        return self.popen.poll() is None
+        with self._reaping:
+            return self.popen.poll() is None
+
+    def descendants(self) -> list[int]:
+        """The launcher's descendants by /proc, or none once it was reaped: its pid may
+        then be another process's, whose children are not ours to count or kill."""
+        with self._reaping:
+            if self.popen.returncode is not None:
+                return []
+            return descendants(self.pid)
 
     def exit_description(self) -> str:
-        code = self.popen.poll()
+        with self._reaping:
+            code = self.popen.poll()
         if code is None:
             return "still running"
         if code < 0:
@@ -165,20 +178,22 @@ class KernelProcess:
         The inner processes die first, so that bwrap's outer process reaps them and exits
         on its own; killing it first would leave zombies for the host's init to reap.
         """
-        for pid in descendants(self.pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        if self.cgroup is not None:
-            for pid in self.cgroup.members():
-                if pid != self.pid:
+        with self._reaping:  # no other thread reaps the launcher while its pid is read
+            if self.popen.returncode is None:
+                for pid in descendants(self.pid):
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout=0.5)
-        with contextlib.suppress(ProcessLookupError):
-            self.popen.kill()
-        if self.cgroup is not None:
-            self.cgroup.kill_all()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout=5)
+            if self.cgroup is not None:
+                for pid in self.cgroup.members():
+                    if pid != self.pid:
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=0.5)
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.kill()  # signals only a launcher not yet reaped
+            if self.cgroup is not None:
+                self.cgroup.kill_all()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=5)
         self.log.join(timeout=1)

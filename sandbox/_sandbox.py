@@ -104,11 +104,7 @@ class _Kernel:
         killed: set[int] = set()
         deadline = time.monotonic() + timeout_s
         while True:
-            members = (
-                self.cgroups.members()
-                if self.cgroups.groups
-                else _process_descendants(self.process.pid)
-            )
+            members = self.cgroups.members() if self.cgroups.groups else self.process.descendants()
             strays = [pid for pid in members if pid not in self.own_pids]
             if not strays or time.monotonic() > deadline:
                 return len(killed)
@@ -277,7 +273,7 @@ class Sandbox:
         kernel: _Kernel | None = self._state.get("kernel")
         if kernel is None:
             return []
-        pids = {kernel.process.pid, *_process_descendants(kernel.process.pid)}
+        pids = {kernel.process.pid, *kernel.process.descendants()}
         pids.update(kernel.cgroups.members())
         return sorted(pids)
 
@@ -529,9 +525,9 @@ class Sandbox:
 
     def _start_kernel(self) -> None:
         """Start the kernel behind the walls. A launcher that exits before the kernel is up
-        is started once more: util-linux ``unshare`` 2.38 now and then fails its own
-        signal-mask step (``sigprocmask unblock failed``) before anything of the sandbox
-        runs. The second start gets the same walls; if it fails too, both causes are named."""
+        is started once more, with the same walls, for causes outside the sandbox (a
+        launcher killed from outside); if the second start fails too, both causes are
+        named."""
         try:
             self._start_kernel_once()
         except _LauncherExited as first:
@@ -590,7 +586,7 @@ class Sandbox:
                 f"the sandbox kernel did not start ({exc}; process {process.exit_description()})",
                 kernel_log=process.log.text()[-4000:],
             ) from None
-        kernel.own_pids = frozenset([process.pid, *_process_descendants(process.pid)])
+        kernel.own_pids = frozenset([process.pid, *process.descendants()])
         for name, file_name in self._injected.items():
             self._op({"op": "inject", "name": name, "path": self._inject_path(file_name)})
         for name in self._functions.names():
@@ -766,12 +762,6 @@ def _process_children(pid: int) -> list[int]:
     from sandbox._process import children
 
     return children(pid)
-
-
-def _process_descendants(pid: int) -> list[int]:
-    from sandbox._process import descendants
-
-    return descendants(pid)
 
 
 def _host_uid(pid: int) -> int:

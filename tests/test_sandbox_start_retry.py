@@ -1,5 +1,5 @@
-"""A launcher that exits before the kernel is up is started once more (util-linux unshare
-2.38 now and then fails its own signal-mask step); a second failure names both."""
+"""A launcher that exits before the kernel is up is started once more; a second failure
+names both."""
 
 from __future__ import annotations
 

@@ -58,6 +58,8 @@ class NodeStatus:
     secrets: tuple[str, ...] = ()
     """Names (never values) of the environment variables the run handed to this node."""
     sessions: int = 0
+    running: int = 0
+    """Sessions running on the node at the time of the status."""
     peak_rss_mb: float = 0.0
     """Peak resident memory of the node's Ray process tree (raylet, workers, kernels)."""
 
@@ -126,6 +128,7 @@ class NodeActor:
         self._functions: dict[str, Callable[[Any], Any]] = {}
         self._lock = threading.Lock()
         self._sessions = 0
+        self._running = 0
         self._peak_rss = 0
         self._stop = threading.Event()
         _NODE = _NodeState(slots)
@@ -181,7 +184,10 @@ class NodeActor:
 
         with self._lock:
             return replace(
-                self._status, sessions=self._sessions, peak_rss_mb=self._peak_rss / 2**20
+                self._status,
+                sessions=self._sessions,
+                running=self._running,
+                peak_rss_mb=self._peak_rss / 2**20,
             )
 
     def run(self, fn_box: list[Any], payload: Any, key: int) -> bytes:
@@ -189,6 +195,7 @@ class NodeActor:
         started = time.perf_counter()
         with self._lock:
             self._sessions += 1
+            self._running += 1
         value: Any = None
         error: BaseException | None = None
         try:
@@ -196,6 +203,9 @@ class NodeActor:
             value = fn(resolve(payload))
         except BaseException as exc:  # the item's failure, handed to the driver
             error = exc
+        finally:
+            with self._lock:
+                self._running -= 1
         return pack(key, value, error, time.perf_counter() - started)
 
     def shutdown(self) -> None:
