@@ -33,6 +33,20 @@ _PLAYBOOK_SQL = {
 }
 
 
+def _playbook_row(
+    connection: Any, dialect: str, tenant: str, playbook_id: str
+) -> tuple[Any, ...] | None:
+    """(pk, version, created_at) of the playbook, straight from the driver with values
+    bound as parameters: SQLAlchemy's row handling cost more than the query."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(_PLAYBOOK_SQL[dialect], {"tenant": tenant, "playbook_id": playbook_id})
+        row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
+    finally:
+        cursor.close()
+
+
 CACHED_PLAYBOOKS = 256
 """Playbooks whose ranking data a server keeps (least recently used dropped first)."""
 
@@ -82,41 +96,44 @@ class Ranker:
             )
             ranked = store.top_skills(tenant, playbook_id, prompt, k)
             return Ranked([r.skill for r in ranked], info.version)
-        with store._read() as connection:
-            # Straight to the driver, values bound as parameters: SQLAlchemy's row handling
-            # cost more than the query.
-            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(
-                    _PLAYBOOK_SQL[store.dialect], {"tenant": tenant, "playbook_id": playbook_id}
-                )
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-            if row is not None:
-                key = (tenant, playbook_id)
-                ranking = self._ranking(key, row, connection)
-        if row is not None:
+        key = (tenant, playbook_id)
+        with store._statement() as connection:  # one statement: no transaction of its own
+            row = _playbook_row(connection, store.dialect, tenant, playbook_id)
+        ranking = self._cached(key, row) if row is not None else None
+        if row is not None and ranking is None:
+            with store._read() as connection:  # the version and its rows in one snapshot
+                row = _playbook_row(connection, store.dialect, tenant, playbook_id)
+                if row is not None:
+                    ranking = self._ranking(key, row, connection)
+        if row is not None and ranking is not None:
             terms = query_terms(prompt)
             scores = ranking.index.scores(terms) if terms and ranking.skills else {}
             return Ranked(_order(ranking, scores, k), ranking.version)
         info = store.ensure_playbook(tenant, playbook_id)  # first use: created empty
         return Ranked([], info.version)
 
+    def _cached(self, key: tuple[str, str], row: tuple[Any, ...]) -> _Ranking | None:
+        """The cached ranking data of the playbook ``row`` names, if it is of that very
+        playbook row and version."""
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None and (found.playbook_pk, found.version, found.created) == (
+                int(row[0]),
+                int(row[1]),
+                row[2],
+            ):
+                self._cache.move_to_end(key)
+                return found
+        return None
+
     def _ranking(self, key: tuple[str, str], row: tuple[Any, ...], connection: object) -> _Ranking:
         """The cached ranking data of the playbook ``row`` (pk, version, created_at as the
         driver gives it); rebuilt when any of the three moved (SQLite may give a re-created
         playbook the pk of a deleted one)."""
+        found = self._cached(key, row)
+        if found is not None:
+            return found
         pk, version, created = int(row[0]), int(row[1]), row[2]
-        with self._lock:
-            found = self._cache.get(key)
-            if found is not None and (found.playbook_pk, found.version, found.created) == (
-                pk,
-                version,
-                created,
-            ):
-                self._cache.move_to_end(key)
-                return found
         state = self.store._load_state(connection, pk, cached=True)  # type: ignore[arg-type]
         book = state.skillbook()
         active = sorted(
