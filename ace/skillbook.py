@@ -189,10 +189,17 @@ class Skillbook:
         editing, tagging, removing skills, recording decisions) never shows in the other.
         Much cheaper than a round trip through ``to_dict`` and ``from_dict``, as nothing is
         validated again."""
+        return self._copy(None)
+
+    def _copy(self, only: set[str] | None) -> Skillbook:
+        """A copy whose skills are copies (all, or those in ``only``; the others are
+        shared), with its own decisions and extra fields."""
         twin = Skillbook()
         with self._lock:
             twin._skills = {
                 skill_id: skill.model_copy(update={"sources": list(skill.sources)})
+                if only is None or skill_id in only
+                else skill
                 for skill_id, skill in self._skills.items()
             }
             twin._next_id = self._next_id
@@ -460,19 +467,7 @@ class Skillbook:
         """A copy to apply ``batch`` to, leaving this skillbook as it is. Only the skills
         the batch names are copied; the others are shared, as ``apply_update`` changes
         no skill but those its operations name (ADD makes new ones)."""
-        named = {op.skill_id for op in batch.operations if op.skill_id}
-        twin = Skillbook()
-        with self._lock:
-            twin._skills = dict(self._skills)
-            for skill_id in named & twin._skills.keys():
-                skill = twin._skills[skill_id]
-                twin._skills[skill_id] = skill.model_copy(update={"sources": list(skill.sources)})
-            twin._next_id = self._next_id
-            twin._similarity_decisions = {
-                pair: copy.deepcopy(value) for pair, value in self._similarity_decisions.items()
-            }
-            twin._extra = copy.deepcopy(self._extra)
-        return twin
+        return self._copy({op.skill_id for op in batch.operations if op.skill_id})
 
     def _apply_one(
         self,
