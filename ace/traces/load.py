@@ -298,6 +298,9 @@ def _otel_line(
     keys: frozenset[str],
 ) -> list[otel.Span]:
     """The spans of one line (label keys taken out, as a file read whole would have them)."""
+    spans = reader.line_spans(line, keys)
+    if spans is not None:
+        return spans
     value = parse_line(line, file, number)
     spans = reader.export_spans(value, keys)
     if spans is not None:

@@ -40,11 +40,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from msgspec import UNSET
 from pydantic import JsonValue
 
 from ace.errors import TraceFormatError
 from ace.traces._json import describe
 from ace.traces.formats import _otel_semconv as semconv
+from ace.traces.formats import _otlp_typed
 from ace.traces.formats._base import Parsed, TraceFormat
 from ace.traces.labels import DEFAULT_LABEL_KEYS, find_label_key
 
@@ -144,10 +146,13 @@ def trace_ids_in(
     """The trace ids a line of OTLP JSON or spans (``data[start:end]``) mentions, in order
     of their last mention, without parsing it (a link to another trace counts as a
     mention)."""
-    last: dict[str, None] = {}
     stop = len(data) if end is None else end
-    for match in _TRACE_ID_PATTERN.finditer(data, start, stop):
-        key = trace_id_text(match.group(1).decode("utf-8", "replace"))
+    mentions = _TRACE_ID_PATTERN.findall(data, start, stop)
+    # each spelling once, at its last mention (a line names a trace once per span)
+    spellings = list(dict.fromkeys(reversed(mentions)))
+    last: dict[str, None] = {}
+    for spelling in reversed(spellings):
+        key = trace_id_text(spelling.decode("utf-8", "replace"))
         last.pop(key, None)
         last[key] = None
     return list(last)
@@ -166,6 +171,9 @@ OTLP_KEYS = frozenset(
 label key that is none of them changes nothing read there, unless a value kept whole
 holds it."""
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_TYPED_SLACK = 8
+"""How many more lines the typed fast path may fail to read than it read, before a file's
+reader stops trying it."""
 
 
 class SpanReader:
@@ -175,6 +183,7 @@ class SpanReader:
         self.position = 0
         self.flat = 0
         """How many flat spans (``{name, context}``) it has read."""
+        self._typed_reads = self._typed_misses = 0
 
     def export_spans(self, value: JsonValue, label_keys: frozenset[str]) -> list[Span] | None:
         """The spans of an OTLP export of OTLP spans, read with its label keys (any of
@@ -196,6 +205,74 @@ class SpanReader:
         if spans is None or self.flat != flat or _keeps_label_key(spans, label_keys):
             self.position, self.flat = position, flat
             return None
+        return spans
+
+    def line_spans(
+        self, line: bytes | bytearray | memoryview, label_keys: frozenset[str]
+    ) -> list[Span] | None:
+        """``export_spans`` of a line not parsed yet, decoded straight into typed records
+        (``_otlp_typed``: no dict per attribute); None, and nothing counted, when that
+        cannot read it exactly (the caller then parses the line and reads it the general
+        way). Gives up on a file whose lines it mostly cannot read."""
+        if self._typed_misses > self._typed_reads + _TYPED_SLACK or not label_keys.isdisjoint(
+            OTLP_KEYS
+        ):
+            return None
+        export = _otlp_typed.decode_export(line)
+        position = self.position
+        spans = self._typed_export(export) if export is not None else None
+        if spans is None or _keeps_label_key(spans, label_keys):
+            self.position = position
+            self._typed_misses += 1
+            return None
+        self._typed_reads += 1
+        return spans
+
+    def _typed_export(self, export: _otlp_typed.Export) -> list[Span] | None:
+        """The spans of a typed export, as ``_export`` reads them; None at a flat span."""
+        spans: list[Span] = []
+        for group in export.resourceSpans:
+            resource = group.resource
+            resource_attributes = _typed_attributes(resource.attributes) if resource else {}
+            scopes = group.scopeSpans
+            if scopes is UNSET:
+                scopes = group.instrumentationLibrarySpans
+            for scope_spans in scopes or ():
+                scope = scope_spans.scope
+                if scope is UNSET:
+                    scope = scope_spans.instrumentationLibrary
+                scope_name = scope.name if scope is not None else None
+                for span in scope_spans.spans or ():
+                    if span.context is not UNSET:
+                        return None
+                    status = span.status
+                    spans.append(
+                        self._otlp_span(
+                            span.traceId,
+                            span.spanId,
+                            span.parentSpanId,
+                            span.name,
+                            span.kind,
+                            span.startTimeUnixNano,
+                            span.endTimeUnixNano,
+                            status.code if status is not None else None,
+                            status.message if status is not None else None,
+                            _typed_attributes(span.attributes),
+                            [
+                                _event(
+                                    event.name,
+                                    _nanos(event.timeUnixNano),
+                                    None,
+                                    _typed_attributes(event.attributes),
+                                )
+                                for event in span.events
+                            ]
+                            if span.events
+                            else [],
+                            resource_attributes,
+                            scope_name,
+                        )
+                    )
         return spans
 
     def spans(self, value: JsonValue, where: str = "") -> Iterator[Span]:
@@ -255,8 +332,6 @@ class SpanReader:
     def _otlp(
         self, span: JsonValue, resource: dict[str, JsonValue], scope: str | None, where: str
     ) -> Span:
-        """An OTLP span and its record, as ``_make`` makes them, built in one go: this runs
-        once per span of a file."""
         trace_id = span.get("traceId") if isinstance(span, dict) else None
         if not isinstance(span, dict) or not isinstance(trace_id, str):
             raise TraceFormatError(
@@ -267,30 +342,62 @@ class SpanReader:
         get = span.get
         events = get("events")
         events = self._otlp_events(events, where) if events is not None else []
-        attributes = otlp_attributes(get("attributes"), where)
+        status = get("status")
+        code = message = None
+        if isinstance(status, dict) and status:
+            code, message = status.get("code"), status.get("message")
+        return self._otlp_span(
+            trace_id,
+            get("spanId"),
+            get("parentSpanId"),
+            get("name"),
+            get("kind"),
+            get("startTimeUnixNano"),
+            get("endTimeUnixNano"),
+            code,
+            message,
+            otlp_attributes(get("attributes"), where),
+            events,
+            resource,
+            scope,
+        )
+
+    def _otlp_span(
+        self,
+        trace_id: str,
+        given: JsonValue,
+        parent: JsonValue,
+        name: JsonValue,
+        kind: JsonValue,
+        start_value: JsonValue,
+        end_value: JsonValue,
+        code: JsonValue,
+        message: JsonValue,
+        attributes: dict[str, JsonValue],
+        events: list[JsonValue],
+        resource: dict[str, JsonValue],
+        scope: str | None,
+    ) -> Span:
+        """An OTLP span and its record, as ``_make`` makes them, built in one go from its
+        fields (arguments by position: this runs once per span of a file)."""
         position = self.position
         self.position = position + 1
-        given = get("spanId")
         span_id = (_id(given) if given is not None else None) or f"#{position}"
         record: dict[str, JsonValue] = {"span_id": span_id}
-        parent = get("parentSpanId")
         parent_id = _id(parent) if parent is not None else None
         if parent_id is not None:
             record["parent_id"] = parent_id
-        name = get("name")
         record["name"] = name if isinstance(name, str) else ""
-        kind = get("kind")
         if kind is not None and (kind_name := _kind_name(kind)) is not None:
             record["kind"] = kind_name
-        start = _nanos(get("startTimeUnixNano"))
+        start = _nanos(start_value)
         if start is not None:
             record["start_ns"] = start
-        end = _nanos(get("endTimeUnixNano"))
+        end = _nanos(end_value)
         if end is not None:
             record["end_ns"] = end
-        status = get("status")
-        if isinstance(status, dict) and status:
-            _put_status(record, status.get("code"), status.get("message"))
+        if code is not None or message is not None:
+            _put_status(record, code, message)
         record["attributes"] = attributes
         if events:
             record["events"] = events
@@ -597,10 +704,48 @@ def otlp_attributes(value: JsonValue, where: str) -> dict[str, JsonValue]:
         return _attributes_one_by_one(value, where)
     if not _STR.issuperset(map(type, out)):
         return _attributes_one_by_one(value, where)
+    return _without_label_attributes(out)
+
+
+def _without_label_attributes(out: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """``out`` without evaluation-label keys (a trace never holds them)."""
     if not out.keys().isdisjoint(DEFAULT_LABEL_KEYS):  # 5 look-ups, not one per attribute
         for key in DEFAULT_LABEL_KEYS:
             out.pop(key, None)
     return out
+
+
+def _typed_attributes(pairs: list[_otlp_typed.KeyValue] | None) -> dict[str, JsonValue]:
+    """``otlp_attributes`` of typed ``KeyValue`` pairs (``_otlp_typed``)."""
+    if not pairs:
+        return {}
+    out: dict[str, JsonValue] = {}
+    for pair in pairs:
+        value = pair.value
+        text = value.stringValue
+        out[pair.key] = text if text is not None else _typed_value(value)
+    return _without_label_attributes(out)
+
+
+def _typed_value(value: _otlp_typed.AnyValue) -> JsonValue:
+    """``any_value`` of a typed ``AnyValue`` (absent fields are ``UNSET``)."""
+    if value.stringValue is not None:
+        return value.stringValue
+    if value.intValue is not UNSET:
+        return _int_value(value.intValue)
+    if value.boolValue is not UNSET:
+        return value.boolValue
+    if value.doubleValue is not UNSET:
+        return value.doubleValue
+    if value.arrayValue is not UNSET:
+        items = value.arrayValue.values if value.arrayValue is not None else None
+        return [_typed_value(item) for item in items] if items is not None else []
+    if value.kvlistValue is not UNSET:
+        pairs = value.kvlistValue.values if value.kvlistValue is not None else None
+        return _typed_attributes(pairs) if pairs is not None else {}
+    if value.bytesValue is not UNSET:
+        return value.bytesValue
+    return None
 
 
 def _attributes_one_by_one(value: list[JsonValue], where: str) -> dict[str, JsonValue]:
@@ -623,13 +768,7 @@ def any_value(value: JsonValue) -> JsonValue:
     if (text := value.get("stringValue")) is not None:
         return text
     if "intValue" in value:
-        number = value["intValue"]
-        if isinstance(number, str):
-            try:
-                return int(number)
-            except ValueError:
-                return number
-        return number
+        return _int_value(value["intValue"])
     if "boolValue" in value:
         return value["boolValue"]
     if "doubleValue" in value:
@@ -645,6 +784,16 @@ def any_value(value: JsonValue) -> JsonValue:
     if "bytesValue" in value:
         return value["bytesValue"]
     return None
+
+
+def _int_value(number: JsonValue) -> JsonValue:
+    """An ``intValue``: OTLP/JSON writes it as text; text that is no integer is kept."""
+    if isinstance(number, str):
+        try:
+            return int(number)
+        except ValueError:
+            return number
+    return number
 
 
 def plain_attributes(value: dict[str, JsonValue], prefix: str = "") -> dict[str, JsonValue]:
