@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ace.errors import TraceFormatError
 from ace.traces import ToolCall, Trace, load_labelled_traces, load_trace, load_traces
+from ace.traces.formats import _otel_semconv as semconv
 from ace.traces.formats import otel
 from ace.traces.labels import DEFAULT_LABEL_KEYS, find_label_key
 from ace.traces.load import load_labelled_bytes
@@ -336,3 +337,80 @@ def test_any_otlp_spans_load_or_fail_with_a_trace_format_error(spans: list[Any])
     assert sum(len(item.trace.steps) for item in loaded) == len(spans)
     for item in loaded:
         assert Trace.model_validate_json(item.trace.to_json()) == item.trace
+
+
+def _time_order_by_the_rule(spans: list[otel.Span]) -> list[otel.Span]:
+    """The order as the format states it: start, then depth (parents first), then source
+    order."""
+    by_id = {s.span_id: s for s in spans}
+
+    def depth(span: otel.Span) -> int:
+        seen, count, current = set(), 0, span
+        while current.parent_id in by_id and current.span_id not in seen:
+            seen.add(current.span_id)
+            count += 1
+            current = by_id[current.parent_id]  # type: ignore[index]
+        return count
+
+    return sorted(
+        spans, key=lambda s: (-1 if s.start_ns is None else s.start_ns, depth(s), s.position)
+    )
+
+
+def _agents_by_the_rule(spans: list[otel.Span], agents: dict[str, str | None]) -> list[str | None]:
+    """Each span's own agent, else the first one up its chain of parents (a chain stops at
+    a span it has passed, or at a parent outside the trace)."""
+    parents = {s.span_id: s.parent_id for s in spans}
+    found = []
+    for s in spans:
+        current, seen, agent = s.span_id, set(), None
+        while current in parents and current not in seen:
+            seen.add(current)
+            if agents[current]:
+                agent = agents[current]
+                break
+            current = parents[current]
+        found.append(agent)
+    return found
+
+
+def _a_forest(spans: list[otel.Span]) -> bool:
+    """Ids all different, and no span its own ancestor."""
+    parents = {s.span_id: s.parent_id for s in spans}
+    if len(parents) != len(spans):
+        return False
+    for s in spans:
+        seen, current = set(), s.span_id
+        while current in parents:
+            if current in seen:
+                return False
+            seen.add(current)
+            current = parents[current]  # type: ignore[assignment]
+    return True
+
+
+_ids = st.sampled_from(["a", "b", "c", "d", "e"])
+_forest = st.lists(
+    st.tuples(_ids, st.none() | _ids | st.just("out"), st.none() | st.integers(0, 4), st.none() | st.sampled_from(["A1", "A2", ""])),
+    min_size=1,
+    max_size=8,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(_forest)
+def test_time_order_and_agents_follow_the_rule_with_ties_cycles_and_duplicate_ids(
+    forest: list[tuple[str, str | None, int | None, str | None]],
+) -> None:
+    spans = [
+        otel.Span("t", span_id, parent, start, position, {}, {}, None)
+        for position, (span_id, parent, start, _) in enumerate(forest)
+    ]
+    ordered = otel._time_order(spans)
+    assert sorted(s.position for s in ordered) == list(range(len(spans)))
+    if _a_forest(spans):  # depth is a tie-break for well-formed traces only
+        assert [s.position for s in ordered] == [s.position for s in _time_order_by_the_rule(spans)]
+    by_position = {position: agent for position, (*_, agent) in enumerate(forest)}
+    views = [semconv.SpanView("span", "n", by_position[s.position]) for s in ordered]
+    own = {s.span_id: view.agent for s, view in zip(ordered, views, strict=True)}
+    assert otel._agents(ordered, views) == _agents_by_the_rule(ordered, own)

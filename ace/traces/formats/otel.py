@@ -924,6 +924,9 @@ def parse_spans(trace_id: str, spans: list[Span]) -> Parsed:
 def _time_order(spans: list[Span]) -> list[Span]:
     """By start time; a parent before its children when they start together; then source
     order."""
+    starts = [span.start_ns for span in spans]
+    if None not in starts and len(set(starts)) == len(starts):
+        return sorted(spans, key=_start)  # no ties: nothing else can count
     by_id = {span.span_id: span for span in spans}
     depths: dict[str, int] = {}
 
@@ -946,21 +949,32 @@ def _time_order(spans: list[Span]) -> list[Span]:
     )
 
 
+def _start(span: Span) -> int:
+    return span.start_ns  # type: ignore[return-value]
+
+
 def _agents(spans: list[Span], views: list[semconv.SpanView]) -> list[str | None]:
     """The agent each span runs in: its own name, else its nearest ancestor's."""
     own = {span.span_id: view.agent for span, view in zip(spans, views, strict=True)}
     parents = {span.span_id: span.parent_id for span in spans}
+    # a walk that reaches a span already answered ends with that span's answer: its own
+    # walk passes the same spans (the ones before it in this walk have no agent)
+    answers: dict[str, str | None] = {}
     found: list[str | None] = []
     for span in spans:
         current: str | None = span.span_id
         seen: set[str] = set()
         agent = None
         while current is not None and current in own and current not in seen:
+            if current in answers:
+                agent = answers[current]
+                break
             seen.add(current)
             if own[current]:
                 agent = own[current]
                 break
             current = parents[current]
+        answers[span.span_id] = agent
         found.append(agent)
     return found
 
