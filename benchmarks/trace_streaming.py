@@ -5,14 +5,16 @@ Run: ``python -m benchmarks.trace_streaming [--mb 200]`` (or all benchmarks: ``m
 agent runs of about 40 spans each (an agent span, LLM calls whose input grows turn by
 turn, tool calls, some failing) in OTLP/JSON, exported in batches the way a batch span
 processor does, so each line holds spans of several traces and each trace spreads over
-several lines. Each figure comes from a fresh process, in the same run:
+several lines. Each figure comes from fresh processes, in the same run:
 
 - the baseline: ``orjson`` reading the same file whole (all bytes read, every line
   parsed; the values are not kept);
 - ``iter_labelled_traces`` building every trace (MB/s, and the ratio to the baseline;
-  target at least 0.5x), and its peak RSS (target at most 300 MB); then what its two
-  passes take without building steps, part by part (the first pass's trace ids; the
-  second's JSON parsing, label-key check and span records);
+  target at least 0.5x), and its peak RSS (target at most 300 MB); these two are the
+  median of three processes each, run alternately (one process each could land the ratio
+  10% either way on a busy machine); then what the reader's two passes take without
+  building steps, part by part (the first pass's trace ids; the second's decoding of each
+  line and its span records);
 - ``ace traces inspect FILE --json`` and ``ace rr eval FILE --reflector random --labels``
   (every trace labelled) end to end: wall time and peak RSS.
 """
@@ -36,6 +38,8 @@ DEFAULT_MB = 200
 TRACES_PER_BATCH = 4
 """How many traces run at once, so that one export line holds spans of several."""
 SPANS_PER_LINE = 24
+ROUNDS = 3
+"""How many fresh processes measure the baseline and the reader each (alternating)."""
 
 _WORDS = [
     "flight",
@@ -260,35 +264,33 @@ import gc, json, sys, time
 from pathlib import Path
 import orjson
 from ace.traces._files import jsonl_lines
+from ace.traces.formats import _otlp_typed
 from ace.traces.formats.otel import SpanReader
 from ace.traces.labels import DEFAULT_LABEL_KEYS
-from ace.traces.load import _may_hold_labels, _otel_index
+from ace.traces.load import _otel_index
 gc.disable()  # as the reader pauses it for this work
 path = Path(sys.argv[1])
 cpu = cpu_seconds()
 index = _otel_index(path)
 first = cpu_seconds() - cpu
 reader = SpanReader()
-spans = 0
-parse = labels = read = 0.0
+spans = general = 0
+decode = read = 0.0
 for _, _, line in jsonl_lines(path):
+    # the decoding timed on its own, then again as part of the reading, as the reader does
     started = time.process_time()
-    value = orjson.loads(line)
-    parsed = time.process_time()
-    # as the reader does: label keys are looked for in a line's bytes only when a value it
-    # keeps may hold one
-    found = reader.export_spans(value, DEFAULT_LABEL_KEYS)
-    checked = read_at = time.process_time()
-    if found is None:
-        _may_hold_labels(line, DEFAULT_LABEL_KEYS)
-        checked = time.process_time()
-        found = list(reader.spans(value))
+    _otlp_typed.decode_export(line)
+    decoded = time.process_time()
+    found = reader.line_spans(line, DEFAULT_LABEL_KEYS)
+    if found is None:  # a line the typed path does not read: the general path
+        general += 1
+        found = reader.export_spans(orjson.loads(line), DEFAULT_LABEL_KEYS) or []
+    done = time.process_time()
     spans += len(found)
-    parse += parsed - started
-    labels += checked - read_at
-    read += (read_at - parsed) + (time.process_time() - checked)
-print(json.dumps({"index_cpu": first, "parse_cpu": parse, "labels_cpu": labels,
-                  "spans_cpu": read, "spans": spans, "traces": len(index)}))
+    decode += decoded - started
+    read += max(done - decoded - (decoded - started), 0.0)
+print(json.dumps({"index_cpu": first, "decode_cpu": decode, "spans_cpu": read,
+                  "spans": spans, "general_lines": general, "traces": len(index)}))
 """
 )
 
@@ -322,6 +324,11 @@ print(json.dumps({"seconds": time.perf_counter() - started,
 )
 
 
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run of median CPU time."""
+    return sorted(runs, key=lambda run: run["cpu"])[len(runs) // 2]
+
+
 def _child(code: str, *argv: str) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=False
@@ -352,14 +359,19 @@ def main(argv: list[str] | None = None) -> None:
             f"file: {size_mb:,.0f} MB, {count:,} traces of 40 spans, OTLP/JSON in batches of "
             f"{SPANS_PER_LINE} spans (generated in {time.perf_counter() - started:.0f} s)"
         )
-        baseline = _child(_BASELINE, str(path))
-        stream = _child(_STREAM, str(path))
+        # each figure the median of ROUNDS fresh processes, baseline and reader alternating
+        baselines, streams = [], []
+        for _ in range(ROUNDS):
+            baselines.append(_child(_BASELINE, str(path)))
+            streams.append(_child(_STREAM, str(path)))
+        baseline = _median(baselines)
+        stream = _median(streams)
         passes = _child(_PASSES, str(path))
         base_rate = size_mb / baseline["cpu"]
         rate = size_mb / stream["cpu"]
         print(
             "  (MB/s by the reading process's CPU time, steadier than wall time on a shared "
-            "machine; wall seconds in brackets)"
+            f"machine, median of {ROUNDS} processes each; wall seconds in brackets)"
         )
         print(
             f"  orjson reading it whole (baseline): {base_rate:,.0f} MB/s "
@@ -371,17 +383,15 @@ def main(argv: list[str] | None = None) -> None:
             f"traces, {stream['steps']:,.0f} steps; peak RSS {stream['rss_mb']:,.0f} MB "
             f"(target <= 300 MB)"
         )
-        machinery = (
-            passes["index_cpu"] + passes["parse_cpu"] + passes["labels_cpu"] + passes["spans_cpu"]
-        )
+        machinery = passes["index_cpu"] + passes["decode_cpu"] + passes["spans_cpu"]
         print(
-            f"    of which the two passes alone (trace ids off the bytes, then each line parsed, "
-            f"checked for label keys and read into span records, no steps): "
-            f"{size_mb / machinery:,.0f} MB/s, "
+            f"    of which the two passes alone (trace ids off the bytes, then each line decoded "
+            f"into span records, no steps): {size_mb / machinery:,.0f} MB/s, "
             f"{base_rate and (size_mb / machinery) / base_rate:.2f}x the baseline; CPU seconds: "
-            f"trace ids {passes['index_cpu']:.2f}, JSON {passes['parse_cpu']:.2f}, label check "
-            f"{passes['labels_cpu']:.2f}, span records {passes['spans_cpu']:.2f}; the rest "
-            f"of its time ({max(stream['cpu'] - machinery, 0):.2f}) is mostly building the steps"
+            f"trace ids {passes['index_cpu']:.2f}, decoding {passes['decode_cpu']:.2f}, span "
+            f"records {passes['spans_cpu']:.2f} ({passes['general_lines']:,.0f} lines read the "
+            f"general way); the rest of its time ({max(stream['cpu'] - machinery, 0):.2f}) is "
+            f"mostly building the steps"
         )
         inspect = _child(_COMMAND, *ace, "traces", "inspect", str(path), "--json")
         print(
