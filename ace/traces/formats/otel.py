@@ -184,6 +184,8 @@ class SpanReader:
         self.flat = 0
         """How many flat spans (``{name, context}``) it has read."""
         self._typed_reads = self._typed_misses = 0
+        self._compound = False
+        """Whether the typed path made a list or object attribute value of this line."""
 
     def export_spans(self, value: JsonValue, label_keys: frozenset[str]) -> list[Span] | None:
         """The spans of an OTLP export of OTLP spans, read with its label keys (any of
@@ -220,8 +222,10 @@ class SpanReader:
             return None
         export = _otlp_typed.decode_export(line)
         position = self.position
+        self._compound = False
         spans = self._typed_export(export) if export is not None else None
-        if spans is None or _keeps_label_key(spans, label_keys):
+        # only a list or object value can hold a label key
+        if spans is None or (self._compound and _keeps_label_key(spans, label_keys)):
             self.position = position
             self._typed_misses += 1
             return None
@@ -233,7 +237,7 @@ class SpanReader:
         spans: list[Span] = []
         for group in export.resourceSpans:
             resource = group.resource
-            resource_attributes = _typed_attributes(resource.attributes) if resource else {}
+            resource_attributes = self._typed_attributes(resource.attributes) if resource else {}
             scopes = group.scopeSpans
             if scopes is UNSET:
                 scopes = group.instrumentationLibrarySpans
@@ -257,13 +261,13 @@ class SpanReader:
                             span.endTimeUnixNano,
                             status.code if status is not None else None,
                             status.message if status is not None else None,
-                            _typed_attributes(span.attributes),
+                            self._typed_attributes(span.attributes),
                             [
                                 _event(
                                     event.name,
                                     _nanos(event.timeUnixNano),
                                     None,
-                                    _typed_attributes(event.attributes),
+                                    self._typed_attributes(event.attributes),
                                 )
                                 for event in span.events
                             ]
@@ -274,6 +278,41 @@ class SpanReader:
                         )
                     )
         return spans
+
+    def _typed_attributes(self, pairs: list[_otlp_typed.KeyValue] | None) -> dict[str, JsonValue]:
+        """``otlp_attributes`` of typed ``KeyValue`` pairs; notes a list or object value."""
+        if not pairs:
+            return {}
+        out: dict[str, JsonValue] = {}
+        for pair in pairs:
+            value = pair.value
+            plain: JsonValue = value.stringValue
+            if plain is None:
+                plain = self._typed_value(value)
+                if isinstance(plain, list | dict):
+                    self._compound = True
+            out[pair.key] = plain
+        return _without_label_attributes(out)
+
+    def _typed_value(self, value: _otlp_typed.AnyValue) -> JsonValue:
+        """``any_value`` of a typed ``AnyValue`` (absent fields are ``UNSET``)."""
+        if value.stringValue is not None:
+            return value.stringValue
+        if value.intValue is not UNSET:
+            return _int_value(value.intValue)
+        if value.boolValue is not UNSET:
+            return value.boolValue
+        if value.doubleValue is not UNSET:
+            return value.doubleValue
+        if value.arrayValue is not UNSET:
+            items = value.arrayValue.values if value.arrayValue is not None else None
+            return [self._typed_value(item) for item in items] if items is not None else []
+        if value.kvlistValue is not UNSET:
+            pairs = value.kvlistValue.values if value.kvlistValue is not None else None
+            return self._typed_attributes(pairs) if pairs is not None else {}
+        if value.bytesValue is not UNSET:
+            return value.bytesValue
+        return None
 
     def spans(self, value: JsonValue, where: str = "") -> Iterator[Span]:
         """The spans of an export, a span, or a list of them."""
@@ -713,39 +752,6 @@ def _without_label_attributes(out: dict[str, JsonValue]) -> dict[str, JsonValue]
         for key in DEFAULT_LABEL_KEYS:
             out.pop(key, None)
     return out
-
-
-def _typed_attributes(pairs: list[_otlp_typed.KeyValue] | None) -> dict[str, JsonValue]:
-    """``otlp_attributes`` of typed ``KeyValue`` pairs (``_otlp_typed``)."""
-    if not pairs:
-        return {}
-    out: dict[str, JsonValue] = {}
-    for pair in pairs:
-        value = pair.value
-        text = value.stringValue
-        out[pair.key] = text if text is not None else _typed_value(value)
-    return _without_label_attributes(out)
-
-
-def _typed_value(value: _otlp_typed.AnyValue) -> JsonValue:
-    """``any_value`` of a typed ``AnyValue`` (absent fields are ``UNSET``)."""
-    if value.stringValue is not None:
-        return value.stringValue
-    if value.intValue is not UNSET:
-        return _int_value(value.intValue)
-    if value.boolValue is not UNSET:
-        return value.boolValue
-    if value.doubleValue is not UNSET:
-        return value.doubleValue
-    if value.arrayValue is not UNSET:
-        items = value.arrayValue.values if value.arrayValue is not None else None
-        return [_typed_value(item) for item in items] if items is not None else []
-    if value.kvlistValue is not UNSET:
-        pairs = value.kvlistValue.values if value.kvlistValue is not None else None
-        return _typed_attributes(pairs) if pairs is not None else {}
-    if value.bytesValue is not UNSET:
-        return value.bytesValue
-    return None
 
 
 def _attributes_one_by_one(value: list[JsonValue], where: str) -> dict[str, JsonValue]:
