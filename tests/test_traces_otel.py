@@ -16,6 +16,7 @@ from ace.errors import TraceFormatError
 from ace.traces import ToolCall, Trace, load_labelled_traces, load_trace, load_traces
 from ace.traces.formats import _otel_semconv as semconv
 from ace.traces.formats import otel
+from ace.traces.formats._otel_semconv import json_loads
 from ace.traces.labels import DEFAULT_LABEL_KEYS, find_label_key
 from ace.traces.load import load_labelled_bytes
 
@@ -414,3 +415,87 @@ def test_time_order_and_agents_follow_the_rule_with_ties_cycles_and_duplicate_id
     views = [semconv.SpanView("span", "n", by_position[s.position]) for s in ordered]
     own = {s.span_id: view.agent for s, view in zip(ordered, views, strict=True)}
     assert otel._agents(ordered, views) == _agents_by_the_rule(ordered, own)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal values of equal types, keys in the same order, floats to the bit (-0.0, nan)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same_json, a, b))
+    if isinstance(a, float):
+        return repr(a) == repr(b)
+    return bool(a == b)
+
+
+_json_numbers = (
+    st.integers()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**18, 10**19])
+)  # fmt: skip
+_json_trees = st.recursive(
+    st.none() | st.booleans() | _json_numbers | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+_number_texts = st.sampled_from(
+    ["-0", "-0.0", "0e0", "-0E-0", "1E5", "1e+2", "1e-400", "1e400", "-1e309", "5e-324",
+     "2.2250738585072014e-308", "1.7976931348623157e308", "0.1", "123456789.123456789",
+     "1.0000000000000000000000001", "9223372036854775807", "9223372036854775808",
+     "-9223372036854775809", "18446744073709551615", "18446744073709551616",
+     "123456789012345678901234567890", "NaN", "-Infinity", "01", "1.", "+1", "\"\\ud800\"",
+     "\"\\udc00\\ud83d\\ude00\"", "\"a\tb\"", "\"1234567890123456789012\"", "true", "null"]
+)  # fmt: skip
+
+
+def _loads_both(text: str) -> tuple[Any, Any]:
+    results = []
+    for loads in (json.loads, json_loads):
+        try:
+            results.append(("value", loads(text)))
+        except (ValueError, RecursionError) as error:
+            results.append(("error", type(error)))
+    return results[0], results[1]
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json_trees, st.booleans())
+def test_json_loads_reads_any_json_text_as_the_standard_library_does(
+    value: Any, spaced: bool
+) -> None:
+    text = json.dumps(value, indent=1 if spaced else None)
+    (kind, expected), (their_kind, got) = _loads_both(text)
+    assert kind == their_kind == "value" and _same_json(expected, got), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_number_texts, min_size=1, max_size=4),
+    st.sampled_from(["[{}]", '{{"a": {}}}', '{{"a": {}, "a": 1}}', "{}"]),
+)
+def test_json_loads_agrees_with_the_standard_library_on_edge_cases(
+    numbers: list[str], shape: str
+) -> None:
+    for text in [shape.format(", ".join(numbers)), *(shape.format(number) for number in numbers)]:
+        (kind, expected), (their_kind, got) = _loads_both(text)
+        assert kind == their_kind, text
+        assert kind == "error" or _same_json(expected, got), text
+
+
+def test_json_loads_falls_back_for_deep_nesting_and_duplicate_keys() -> None:
+    deep = "[" * 1500 + "]" * 1500  # beyond orjson's depth
+    try:
+        expected: Any = ("value", json.loads(deep))
+    except RecursionError:
+        expected = ("error", RecursionError)
+    try:
+        got: Any = ("value", json_loads(deep))
+    except RecursionError:
+        got = ("error", RecursionError)
+    assert got[0] == expected[0]
+    text = '{"b": 1, "a": 2, "b": -0, "c": 18446744073709551616, "d": 1e400}'
+    assert _same_json(json_loads(text), json.loads(text))
+    assert type(json_loads(text)["c"]) is int

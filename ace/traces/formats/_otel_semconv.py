@@ -29,12 +29,14 @@ decoded where a structure is expected.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import count
 from typing import Any, NamedTuple
 
+import orjson
 from pydantic import JsonValue
 
 from ace.traces._json import compact
@@ -608,11 +610,28 @@ def _decoded(value: JsonValue) -> JsonValue:
     """A JSON-encoded structure (a string starting with ``[`` or ``{``) decoded."""
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            decoded: JsonValue = json.loads(value)
+            return json_loads(value)
         except (ValueError, RecursionError):
             return value
-        return decoded
     return value
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+"""19 digits in a row: maybe an integer orjson cannot hold (beyond 64 bits it makes it a
+float; every integer of 18 digits or fewer fits)."""
+
+
+def json_loads(text: str) -> JsonValue:
+    """``json.loads(text)``, the same value of the same types, mostly read by orjson (about
+    5x faster). orjson differs only where it refuses text json reads (NaN, Infinity,
+    numbers beyond a float, lone surrogates, deeper nesting): json then reads it; and in
+    integers beyond 64 bits, which text without 19 digits in a row cannot hold."""
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)  # type: ignore[no-any-return]
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)  # type: ignore[no-any-return]
 
 
 def decoded_arguments(value: JsonValue) -> JsonValue:
