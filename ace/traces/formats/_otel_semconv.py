@@ -33,7 +33,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import count
+from itertools import compress, count
+from operator import ne
 from typing import Any, NamedTuple
 
 import orjson
@@ -202,12 +203,7 @@ def first_user_text(views: list[SpanView]) -> str | None:
 
 def _llm_lines(view: SpanView, before: list[Message]) -> tuple[list[str], list[ToolCall]]:
     inputs = view.inputs
-    shared = 0
-    for mine, theirs in zip(inputs, before, strict=False):
-        if mine != theirs and mine[:2] != theirs[:2]:  # the same role and text
-            break
-        shared += 1
-    lines = [f"(input) {role}: {text}" for role, text, _ in inputs[shared:]]
+    lines = [f"(input) {role}: {text}" for role, text, _ in inputs[_shared(inputs, before) :]]
     if not view.inputs and view.input_text is not None:
         lines.append(f"(input) {view.input_text}")
     outputs = [text for _, text, _ in view.outputs if text]
@@ -216,6 +212,16 @@ def _llm_lines(view: SpanView, before: list[Message]) -> tuple[list[str], list[T
     lines += outputs
     calls = [call for _, _, found in view.outputs for call in found]
     return lines, calls
+
+
+def _shared(inputs: list[Message], before: list[Message]) -> int:
+    """How many of ``inputs``, from the first, are those of ``before`` (the same role and
+    text)."""
+    # the messages that differ at all found in C, and only those compared in Python
+    for i in compress(count(), map(ne, inputs, before)):
+        if inputs[i][:2] != before[i][:2]:
+            return i
+    return min(len(inputs), len(before))
 
 
 # ---------------------------------------------------------------- kinds and names
