@@ -56,6 +56,11 @@ _OPERATIONS = {
     "retrieval": "retriever",
     "invoke_workflow": "chain",
 }
+_LOWER = {
+    kind: kind.lower()
+    for kind in ("LLM", "TOOL", "AGENT", "CHAIN", "RETRIEVER", "EMBEDDING", "RERANKER", "GUARDRAIL")
+}
+"""OpenInference's usual span kinds in lower case, not made anew per span."""
 _LANGFUSE_TYPES = {"generation": "llm", "event": "event"}
 _TEXT_KEYS = frozenset({"input", "question", "query", "output", "answer", "result", "text"})
 _INPUT_KEYS = ("input.value", "langfuse.observation.input", "langfuse.trace.input")
@@ -230,7 +235,7 @@ def _shared(inputs: list[Message], before: list[Message]) -> int:
 def _kind(attrs: dict[str, JsonValue]) -> str:
     kind = attrs.get(OI_KIND)
     if isinstance(kind, str) and kind:
-        return kind.lower()
+        return _LOWER.get(kind) or kind.lower()
     operation = _str(attrs.get("gen_ai.operation.name"))
     if operation:
         return _OPERATIONS.get(operation, operation)
@@ -654,6 +659,8 @@ def _joined(messages: list[Message]) -> str | None:
 def _plain_text(value: JsonValue) -> str | None:
     """An input or output as text: a JSON-encoded object holding one text under a usual
     key (``{"question": ...}``) as that text."""
+    if value is None or (isinstance(value, str) and value[:1] not in ("[", "{")):
+        return value  # the common cases, without the calls below
     decoded = _decoded(value)
     if isinstance(decoded, dict) and len(decoded) == 1:
         ((key, inner),) = decoded.items()
@@ -684,11 +691,11 @@ def _text_of(value: JsonValue) -> str | None:
 
 def _first_of(attrs: dict[str, JsonValue], keys: tuple[str, ...]) -> JsonValue:
     """The value of the first of ``keys`` that ``attrs`` holds (and is not null)."""
-    get = attrs.get
     for key in keys:
-        value = get(key)
-        if value is not None:
-            return value
+        if key in attrs:  # cheaper than a call of get: most keys are missing
+            value = attrs[key]
+            if value is not None:
+                return value
     return None
 
 
