@@ -32,7 +32,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import compress, count
 from operator import ne
 from typing import Any, NamedTuple
@@ -446,9 +445,7 @@ def _indexed_messages(
     (an LLM call's input shows its history as text)."""
     if isinstance(attrs.get(prefix), (list, dict)):
         return _nested_messages(attrs, prefix, calls)
-    segment = "message." if _first_role_key(prefix) in attrs else ""
-    # a message has an attribute at least, and one more ends them
-    keys = _message_keys(prefix, segment, len(attrs) + 1)
+    keys = _message_keys(attrs, prefix)
     messages: list[Message] = []
     get = attrs.get
     for i, role, content in zip(count(), map(get, keys.roles), map(get, keys.contents)):
@@ -470,7 +467,7 @@ def _indexed_messages(
         messages.append((role, text, found))
     # more messages than keys are kept for
     for i in count(len(messages)):
-        base = f"{prefix}.{i}.{segment}"
+        base = f"{prefix}.{i}.{keys.segment}"
         role, content = get(base + "role"), get(base + "content")
         if role is None and content is None and not _present(attrs, base):
             break
@@ -491,6 +488,7 @@ class _MessageKeys(NamedTuple):
     {segment}``), the role, the content, and the first keys of its tool calls
     (OpenInference's, and OpenLLMetry's)."""
 
+    segment: str
     bases: tuple[str, ...]
     roles: tuple[str, ...]
     contents: tuple[str, ...]
@@ -498,33 +496,35 @@ class _MessageKeys(NamedTuple):
     flat_calls: tuple[str, ...]
 
 
-_MESSAGE_KEYS: dict[tuple[str, str], _MessageKeys] = {}
+_MESSAGE_KEYS: dict[str, tuple[_MessageKeys, _MessageKeys]] = {}
 
 
-def _message_keys(prefix: str, segment: str, size: int) -> _MessageKeys:
-    """The keys of the first ``size`` messages (at most ``_KEYS_KEPT``), made once per
-    prefix and segment, not per span: an LLM span lists every message of the
+def _message_keys(attrs: dict[str, JsonValue], prefix: str) -> _MessageKeys:
+    """The keys of the messages at ``prefix`` that ``attrs`` may hold: OpenInference's
+    (segment ``message.``) when it holds the first one's role, else OpenLLMetry's. Made
+    once per prefix, not per span, for as many messages as the largest ``attrs`` so far
+    may hold (at most ``_KEYS_KEPT``): an LLM span lists every message of the
     conversation so far. Grown by replacing them whole, so that a reader in another
     thread never sees them half made."""
-    kept = _MESSAGE_KEYS.get((prefix, segment))
-    size = min(size, _KEYS_KEPT)
-    if kept is not None and len(kept.bases) >= size:
-        return kept
+    # a message has an attribute at least, and one more ends them
+    size = min(len(attrs) + 1, _KEYS_KEPT)
+    kept = _MESSAGE_KEYS.get(prefix)
+    if kept is None or len(kept[0].bases) < size:
+        kept = (_made_keys(prefix, "message.", size), _made_keys(prefix, "", size))
+        _MESSAGE_KEYS[prefix] = kept
+    return kept[0] if kept[0].roles[0] in attrs else kept[1]
+
+
+def _made_keys(prefix: str, segment: str, size: int) -> _MessageKeys:
     bases = tuple(f"{prefix}.{i}.{segment}" for i in range(max(size, 16)))
-    made = _MessageKeys(
+    return _MessageKeys(
+        segment,
         bases,
         tuple(base + "role" for base in bases),
         tuple(base + "content" for base in bases),
         tuple(base + "tool_calls.0.tool_call.function.name" for base in bases),
         tuple(base + "tool_calls.0.name" for base in bases),
     )
-    _MESSAGE_KEYS[prefix, segment] = made
-    return made
-
-
-@lru_cache(maxsize=64)
-def _first_role_key(prefix: str) -> str:
-    return f"{prefix}.0.message.role"
 
 
 def _present(attrs: dict[str, JsonValue], base: str) -> bool:
