@@ -499,3 +499,32 @@ def test_json_loads_falls_back_for_deep_nesting_and_duplicate_keys() -> None:
     text = '{"b": 1, "a": 2, "b": -0, "c": 18446744073709551616, "d": 1e400}'
     assert _same_json(json_loads(text), json.loads(text))
     assert type(json_loads(text)["c"]) is int
+
+
+def test_llm_messages_beyond_the_kept_keys_and_where_they_end() -> None:
+    attrs: dict[str, Any] = {"openinference.span.kind": "LLM"}
+    expected: list[Any] = []
+    for i in range(300):  # more than _KEYS_KEPT messages
+        base = f"llm.input_messages.{i}.message."
+        if i == 270:
+            attrs[base + "role"] = "user"
+            attrs[base + "contents.0.message_content.text"] = "part"
+            expected.append(("user", "part", ()))
+        elif i == 280:
+            attrs[base + "content"] = "no role"
+            expected.append(("user", "no role", ()))
+        else:
+            role = "assistant" if i % 2 else "user"
+            attrs[base + "role"], attrs[base + "content"] = role, f"m{i}"
+            expected.append((role, f"m{i}", ()))
+    # a message of a tool call only is one (an input shows no calls); the next ends them
+    attrs["llm.input_messages.300.message.tool_calls.0.tool_call.function.name"] = "f"
+    expected.append(("user", "", ()))
+    attrs["llm.input_messages.302.message.role"] = "user"
+    out = "llm.output_messages.0.message."
+    attrs[out + "role"] = "assistant"
+    attrs[out + "tool_calls.0.tool_call.function.name"] = "lookup"
+    attrs[out + "tool_calls.0.tool_call.function.arguments"] = '{"q": 1}'
+    view = semconv.read_span({"name": "chat", "attributes": attrs})
+    assert view.inputs == expected
+    assert view.outputs == [("assistant", "", [ToolCall(name="lookup", arguments={"q": 1})])]

@@ -447,36 +447,33 @@ def _indexed_messages(
         return _nested_messages(attrs, prefix, calls)
     keys = _message_keys(attrs, prefix)
     messages: list[Message] = []
-    get = attrs.get
-    for i, role, content in zip(count(), map(get, keys.roles), map(get, keys.contents)):
-        if isinstance(content, str) and content:
-            text = content
-        elif role is None and content is None and not _present(attrs, keys.bases[i]):
-            return messages
-        else:
-            text = (content if isinstance(content, str) else _text_of(content)) or _contents(
-                attrs, keys.bases[i] + "contents."
-            )
-        if not isinstance(role, str) or not role:
-            role = "user"
-        found: Sequence[ToolCall] = ()
-        if calls:
-            found = []
-            if keys.calls[i] in attrs or keys.flat_calls[i] in attrs:
-                found = _indexed_calls(attrs, keys.bases[i] + "tool_calls.")
-        messages.append((role, text, found))
-    # more messages than keys are kept for
-    for i in count(len(messages)):
-        base = f"{prefix}.{i}.{keys.segment}"
-        role, content = get(base + "role"), get(base + "content")
-        if role is None and content is None and not _present(attrs, base):
-            break
-        text = (content if isinstance(content, str) else _text_of(content)) or _contents(
-            attrs, base + "contents."
-        )
-        found = _indexed_calls(attrs, base + "tool_calls.") if calls else ()
-        messages.append((role if isinstance(role, str) and role else "user", text, found))
-    return messages
+    append, get = messages.append, attrs.get
+    while True:
+        for i, role, content in zip(count(), map(get, keys.roles), map(get, keys.contents)):
+            if isinstance(content, str) and content:
+                text = content
+            elif (
+                role is None
+                and content is None
+                and keys.texts[i] not in attrs
+                and keys.calls[i] not in attrs
+                and keys.flat_calls[i] not in attrs
+            ):  # no role, content, contents or tool calls: the messages have ended
+                return messages
+            else:
+                text = (content if isinstance(content, str) else _text_of(content)) or (
+                    _contents(attrs, keys.bases[i] + "contents.")
+                )
+            if not isinstance(role, str) or not role:
+                role = "user"
+            if not calls:
+                append((role, text, ()))
+            elif keys.calls[i] in attrs or keys.flat_calls[i] in attrs:
+                append((role, text, _indexed_calls(attrs, keys.bases[i] + "tool_calls.")))
+            else:
+                append((role, text, []))
+        # more messages than keys are kept for
+        keys = _made_keys(prefix, keys.segment, len(messages), len(messages) + _KEYS_KEPT)
 
 
 _KEYS_KEPT = 256
@@ -485,13 +482,14 @@ _KEYS_KEPT = 256
 
 class _MessageKeys(NamedTuple):
     """Message after message, its attribute keys: where they start (``{prefix}.{N}.
-    {segment}``), the role, the content, and the first keys of its tool calls
-    (OpenInference's, and OpenLLMetry's)."""
+    {segment}``), the role, the content, the first text of its contents, and the first
+    keys of its tool calls (OpenInference's, and OpenLLMetry's)."""
 
     segment: str
     bases: tuple[str, ...]
     roles: tuple[str, ...]
     contents: tuple[str, ...]
+    texts: tuple[str, ...]
     calls: tuple[str, ...]
     flat_calls: tuple[str, ...]
 
@@ -510,29 +508,23 @@ def _message_keys(attrs: dict[str, JsonValue], prefix: str) -> _MessageKeys:
     size = min(len(attrs) + 1, _KEYS_KEPT)
     kept = _MESSAGE_KEYS.get(prefix)
     if kept is None or len(kept[0].bases) < size:
-        kept = (_made_keys(prefix, "message.", size), _made_keys(prefix, "", size))
+        size = max(size, 16)
+        kept = (_made_keys(prefix, "message.", 0, size), _made_keys(prefix, "", 0, size))
         _MESSAGE_KEYS[prefix] = kept
     return kept[0] if kept[0].roles[0] in attrs else kept[1]
 
 
-def _made_keys(prefix: str, segment: str, size: int) -> _MessageKeys:
-    bases = tuple(f"{prefix}.{i}.{segment}" for i in range(max(size, 16)))
+def _made_keys(prefix: str, segment: str, start: int, stop: int) -> _MessageKeys:
+    """The keys of messages ``start`` to ``stop`` (excluded)."""
+    bases = tuple(f"{prefix}.{i}.{segment}" for i in range(start, stop))
     return _MessageKeys(
         segment,
         bases,
         tuple(base + "role" for base in bases),
         tuple(base + "content" for base in bases),
+        tuple(base + "contents.0.message_content.text" for base in bases),
         tuple(base + "tool_calls.0.tool_call.function.name" for base in bases),
         tuple(base + "tool_calls.0.name" for base in bases),
-    )
-
-
-def _present(attrs: dict[str, JsonValue], base: str) -> bool:
-    """Whether the message whose keys start with ``base`` has contents or tool calls."""
-    return (
-        base + "contents.0.message_content.text" in attrs
-        or base + "tool_calls.0.tool_call.function.name" in attrs
-        or base + "tool_calls.0.name" in attrs
     )
 
 
