@@ -206,15 +206,17 @@ def first_user_text(views: list[SpanView]) -> str | None:
 
 
 def _llm_lines(view: SpanView, before: list[Message]) -> tuple[list[str], list[ToolCall]]:
-    inputs = view.inputs
+    inputs, outputs = view.inputs, view.outputs
     lines = [f"(input) {role}: {text}" for role, text, _ in inputs[_shared(inputs, before) :]]
-    if not view.inputs and view.input_text is not None:
+    if not inputs and view.input_text is not None:
         lines.append(f"(input) {view.input_text}")
-    outputs = [text for _, text, _ in view.outputs if text]
-    if not view.outputs and view.output_text is not None:
-        outputs = [view.output_text]
-    lines += outputs
-    calls = [call for _, _, found in view.outputs for call in found]
+    calls: list[ToolCall] = []
+    for _, text, found in outputs:  # mostly one: a loop, cheaper than comprehensions
+        if text:
+            lines.append(text)
+        calls += found
+    if not outputs and view.output_text is not None:
+        lines.append(view.output_text)
     return lines, calls
 
 
