@@ -176,6 +176,7 @@ def reasoning_steps(reasoning: str) -> list[TraceStep]:
 _Model = TypeVar("_Model", bound=BaseModel)
 # What object.__setattr__ finds for these names, called without the lookup (a third
 # cheaper): BaseModel's __dict__ and its slots, shared by every model.
+_new = object.__new__  # what cls.__new__ is for a model, without looking it up
 _set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
@@ -187,7 +188,7 @@ def built(cls: type[_Model], values: dict[str, Any]) -> _Model:
     order, in fresh lists: the instance validation would make (as pydantic's
     ``model_construct`` makes it, without its work per field), for the trace readers that
     make one per step. ``values`` becomes its ``__dict__``."""
-    made = cls.__new__(cls)
+    made = _new(cls)
     _set_dict(made, values)
     _set_fields_set(made, set(values))
     _set_extra(made, None)
