@@ -174,9 +174,9 @@ def reasoning_steps(reasoning: str) -> list[TraceStep]:
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
+_new = object.__new__  # what cls.__new__ is for a model, without looking it up
 # What object.__setattr__ finds for these names, called without the lookup (a third
 # cheaper): BaseModel's __dict__ and its slots, shared by every model.
-_new = object.__new__  # what cls.__new__ is for a model, without looking it up
 _set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__

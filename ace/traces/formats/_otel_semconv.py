@@ -270,9 +270,9 @@ def _tool(attrs: dict[str, JsonValue], span_name: str) -> tuple[ToolCall, str | 
     values: dict[str, Any] = {
         "name": name,
         "arguments": decoded,
-        "id": str(call_id) if isinstance(call_id, str | int) and call_id != "" else None,
+        "id": str(call_id) if isinstance(call_id, (str, int)) and call_id != "" else None,
     }
-    if decoded is arguments and isinstance(decoded, dict | list):
+    if decoded is arguments and isinstance(decoded, (dict, list)):
         # validation copies a list or object, as the trace's record keeps this one
         return ToolCall(**values), _text_of(result)
     return built(ToolCall, values), _text_of(result)
@@ -642,7 +642,7 @@ def json_loads(text: str) -> JsonValue:
 def decoded_arguments(value: JsonValue) -> JsonValue:
     """Tool-call arguments: a JSON-encoded object or list decoded, anything else as is."""
     decoded = _decoded(value)
-    return decoded if isinstance(decoded, dict | list) else value
+    return decoded if isinstance(decoded, (dict, list)) else value
 
 
 def _joined(messages: list[Message]) -> str | None:
