@@ -450,8 +450,19 @@ def _indexed_messages(
     keys = _message_keys(attrs, prefix)
     messages: list[Message] = []
     append, get = messages.append, attrs.get
+    start = 0
     while True:
-        for i, role, content in zip(count(), map(get, keys.roles), map(get, keys.contents)):
+        for role, content in zip(map(get, keys.roles), map(get, keys.contents), strict=True):
+            if (
+                not calls
+                and isinstance(content, str)
+                and content
+                and isinstance(role, str)
+                and role
+            ):
+                append((role, content, ()))  # the usual message of an input, made at once
+                continue
+            i = len(messages) - start
             if isinstance(content, str) and content:
                 text = content
             elif (
@@ -475,7 +486,8 @@ def _indexed_messages(
             else:
                 append((role, text, []))
         # more messages than keys are kept for
-        keys = _made_keys(prefix, keys.segment, len(messages), len(messages) + _KEYS_KEPT)
+        start = len(messages)
+        keys = _made_keys(prefix, keys.segment, start, start + _KEYS_KEPT)
 
 
 _KEYS_KEPT = 256
