@@ -289,7 +289,7 @@ class SpanReader:
             plain: JsonValue = value.stringValue
             if plain is None:
                 plain = self._typed_value(value)
-                if isinstance(plain, list | dict):
+                if isinstance(plain, (list, dict)):
                     self._compound = True
             out[pair.key] = plain
         return _without_label_attributes(out)
