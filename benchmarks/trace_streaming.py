@@ -11,8 +11,9 @@ several lines. Each figure comes from fresh processes, in the same run:
   parsed; the values are not kept);
 - ``iter_labelled_traces`` building every trace (MB/s, and the ratio to the baseline;
   target at least 0.5x), and its peak RSS (target at most 300 MB); these two are the
-  median of three processes each, run alternately (one process each could land the ratio
-  10% either way on a busy machine); then what the reader's two passes take without
+  median of five processes each, run alternately (the ratio of one pair of processes
+  ranged from 0.3x to 0.6x on this shared machine with nothing changed); then what the
+  reader's two passes take without
   building steps, part by part (the first pass's trace ids; the second's decoding of each
   line and its span records);
 - ``ace traces inspect FILE --json`` and ``ace rr eval FILE --reflector random --labels``
@@ -38,7 +39,7 @@ DEFAULT_MB = 200
 TRACES_PER_BATCH = 4
 """How many traces run at once, so that one export line holds spans of several."""
 SPANS_PER_LINE = 24
-ROUNDS = 3
+ROUNDS = 5
 """How many fresh processes measure the baseline and the reader each (alternating)."""
 
 _WORDS = [
@@ -366,12 +367,13 @@ def main(argv: list[str] | None = None) -> None:
             streams.append(_child(_STREAM, str(path)))
         baseline = _median(baselines)
         stream = _median(streams)
+        paired = sorted(b["cpu"] / s["cpu"] for b, s in zip(baselines, streams, strict=True))
         passes = _child(_PASSES, str(path))
         base_rate = size_mb / baseline["cpu"]
         rate = size_mb / stream["cpu"]
         print(
             "  (MB/s by the reading process's CPU time, steadier than wall time on a shared "
-            f"machine, median of {ROUNDS} processes each; wall seconds in brackets)"
+            f"machine; median of {ROUNDS} processes each; wall seconds in brackets)"
         )
         print(
             f"  orjson reading it whole (baseline): {base_rate:,.0f} MB/s "
@@ -379,7 +381,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(
             f"  iter_labelled_traces: {rate:,.0f} MB/s ({stream['seconds']:.1f} s), "
-            f"{rate / base_rate:.2f}x the baseline (target >= 0.5x); {stream['traces']:,.0f} "
+            f"{rate / base_rate:.2f}x the baseline (target >= 0.5x; each round's pair "
+            f"{paired[0]:.2f}x to {paired[-1]:.2f}x); {stream['traces']:,.0f} "
             f"traces, {stream['steps']:,.0f} steps; peak RSS {stream['rss_mb']:,.0f} MB "
             f"(target <= 300 MB)"
         )
