@@ -26,6 +26,11 @@ LLM call saw (as ``(input) role: text`` lines), then its output; its requested t
 are its ``tool_calls``. A tool span has the call (name, arguments, id) and its result.
 Errors (status ``ERROR``, ``exception`` events) are ``error: ...`` lines of the content.
 
+A JSONL file's OTLP export lines are decoded straight into typed records
+(``_otlp_typed``, with msgspec: no dict per attribute); a line those types do not describe
+exactly (a flat span, a number orjson would read otherwise, a value of another type) is
+parsed and read the general way, which gives the same spans and words any error.
+
 ``Trace.raw`` is ``{"trace_id", "resource", "spans"}``: each span with its attributes as a
 plain object (OTLP's typed lists decoded; JSON-encoded strings kept as they were written),
 times as ISO 8601 UTC, and its own ``resource`` when it differs from the trace's.
@@ -371,6 +376,8 @@ class SpanReader:
     def _otlp(
         self, span: JsonValue, resource: dict[str, JsonValue], scope: str | None, where: str
     ) -> Span:
+        """An OTLP span of a parsed document (the general path; ``_typed_export`` reads a
+        typed one)."""
         trace_id = span.get("traceId") if isinstance(span, dict) else None
         if not isinstance(span, dict) or not isinstance(trace_id, str):
             raise TraceFormatError(
