@@ -189,14 +189,21 @@ print('done')
 def test_a_forged_reply_queued_between_cells_is_not_taken_for_the_next_cell(box: Sandbox) -> None:
     """The kernel queues execute replies for the requests it guesses come next (Jupyter's
     ids are session, pid and a counter); the host's ids are random and the host drops what
-    does not answer the request in flight."""
+    does not answer the request in flight.
+
+    900 forgeries, under the kernel's shell socket's high-water mark (1000 messages), and
+    a pause for the host to take them: the socket drops what is sent past that mark, so a
+    cell that floods it and ends at once can lose its own reply behind the flood (that cell
+    then times out, the host unharmed). With 4500 and no pause that happened now and then,
+    and under load most of the time."""
     code = """
 session, pid = K.session.session, os.getpid()
-for n in range(1500):
+for n in range(300):
     for guess in (f'{session}_{pid}_{n}', f'{n}', ''):
         reply = signed('execute_reply', {'status': 'ok', 'sandbox': {'stdout': 'FORGED'}},
                        parent={'header': {'msg_id': guess}})
         K.shell_stream.socket.send_multipart(IDENT + reply)
+time.sleep(2)
 print('armed')
 """
     result, _took, _growth = attack(box, code)
