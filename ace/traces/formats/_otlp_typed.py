@@ -44,19 +44,27 @@ class KeyValue(Struct, gc=False):
 
 
 class ArrayValue(Struct, gc=False):
+    """An ``arrayValue``: its values."""
+
     values: list[AnyValue] | None = None
 
 
 class KeyValueList(Struct, gc=False):
+    """A ``kvlistValue``: its attributes."""
+
     values: list[KeyValue] | None = None
 
 
 class Status(Struct, gc=False):
+    """A span's status."""
+
     code: Int64 | str | None = None
     message: str | None = None
 
 
 class Event(Struct, gc=False):
+    """A span event."""
+
     name: str | None = None
     timeUnixNano: Int64 | str | None = None
     attributes: list[KeyValue] | None = None
@@ -79,20 +87,28 @@ class Span(Struct, gc=False):
 
 
 class Scope(Struct, gc=False):
+    """The instrumentation scope (or library) that made the spans."""
+
     name: str | None = None
 
 
 class ScopeSpans(Struct, gc=False):
+    """One scope's spans (``instrumentationLibrary`` is the older name of ``scope``)."""
+
     scope: Scope | UnsetType | None = UNSET
     instrumentationLibrary: Scope | None = None
     spans: list[Span] | None = None
 
 
 class Resource(Struct, gc=False):
+    """The resource the spans come from."""
+
     attributes: list[KeyValue] | None = None
 
 
 class ResourceSpans(Struct, gc=False):
+    """One resource's spans (``instrumentationLibrarySpans`` is the older name)."""
+
     resource: Resource | None = None
     scopeSpans: list[ScopeSpans] | UnsetType | None = UNSET
     instrumentationLibrarySpans: list[ScopeSpans] | None = None

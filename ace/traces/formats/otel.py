@@ -267,22 +267,26 @@ class SpanReader:
                             status.code if status is not None else None,
                             status.message if status is not None else None,
                             self._typed_attributes(span.attributes),
-                            [
-                                _event(
-                                    event.name,
-                                    _nanos(event.timeUnixNano),
-                                    None,
-                                    self._typed_attributes(event.attributes),
-                                )
-                                for event in span.events
-                            ]
-                            if span.events
-                            else [],
+                            self._typed_events(span.events),
                             resource_attributes,
                             scope_name,
                         )
                     )
         return spans
+
+    def _typed_events(self, events: list[_otlp_typed.Event] | None) -> list[JsonValue]:
+        """``_otlp_events`` of typed events."""
+        if not events:
+            return []
+        return [
+            _event(
+                event.name,
+                _nanos(event.timeUnixNano),
+                None,
+                self._typed_attributes(event.attributes),
+            )
+            for event in events
+        ]
 
     def _typed_attributes(self, pairs: list[_otlp_typed.KeyValue] | None) -> dict[str, JsonValue]:
         """``otlp_attributes`` of typed ``KeyValue`` pairs; notes a list or object value."""
