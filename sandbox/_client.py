@@ -23,7 +23,7 @@ from typing import Any
 
 from sandbox import _protocol
 from sandbox._protocol import Message
-from sandbox._wire import Limits, WireError, ZmtpConnection
+from sandbox._wire import Limits, NotListening, WireError, ZmtpConnection
 
 PORTS = {"shell": 1, "iopub": 2, "stdin": 3, "control": 4, "hb": 5}
 SOCKET_TYPES = {"shell": b"DEALER", "iopub": b"SUB", "stdin": b"DEALER", "control": b"DEALER"}
@@ -73,6 +73,18 @@ class KernelConnection:
     def sockets_ready(self) -> bool:
         """True once the kernel has bound the sockets the host uses."""
         return all(os.path.exists(f"{self.host_ipc_base}-{PORTS[name]}") for name in SOCKET_TYPES)
+
+    def _try_connect(self, deadline: float) -> str:
+        """Connect every channel; "" when done, else why a channel was not listening (no
+        channel is left open then). Any other failure raises TimeoutError."""
+        try:
+            self.connect(deadline)
+        except NotListening as exc:
+            self.close()
+            return str(exc)
+        except WireError as exc:
+            raise TimeoutError(f"kernel sockets refused the connection ({exc})") from None
+        return ""
 
     def connect(self, deadline: float) -> None:
         """Connect every channel (the same identity on shell and stdin, as Jupyter routes
@@ -176,21 +188,24 @@ class KernelConnection:
     ) -> None:
         """Block until the kernel answers a kernel_info request; raise TimeoutError.
 
-        `locate` gives the host path of the kernel's IPC socket base once it is known.
+        `locate` gives the host path of the kernel's IPC socket base once it is known. A
+        refused connect is tried again while the kernel lives: its sockets' files appear
+        at bind(2), a moment before it listens (under load, long enough to be seen).
         """
+        refused = ""
         while True:
             base = locate()
             if base is not None:
                 self.host_ipc_base = base
                 if self.sockets_ready():
-                    break
+                    refused = self._try_connect(deadline)
+                    if not refused:
+                        break
             if time.monotonic() > deadline or not alive():
+                if refused:
+                    raise TimeoutError(f"kernel sockets refused the connection ({refused})")
                 raise TimeoutError("kernel did not bind its sockets")
             time.sleep(0.005)
-        try:
-            self.connect(deadline)
-        except WireError as exc:
-            raise TimeoutError(f"kernel sockets refused the connection ({exc})") from None
         msg_id = self.send("shell", "kernel_info_request", {})
         while time.monotonic() < deadline and alive():
             for channel, _msg in self.poll(0.05, msg_id):

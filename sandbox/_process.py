@@ -153,6 +153,15 @@ class KernelProcess:
         with self._reaping:
             return self.popen.poll() is None
 
+    def exited_within(self, seconds: float) -> bool:
+        """True once the launcher has exited, waiting up to `seconds` for it (0: no wait)."""
+        with self._reaping:
+            try:
+                self.popen.wait(timeout=seconds)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+
     def descendants(self) -> list[int]:
         """The launcher's descendants by /proc, or none once it was reaped: its pid may
         then be another process's, whose children are not ours to count or kill."""

@@ -136,6 +136,10 @@ def _finalize(state: dict[str, Any]) -> None:
     state.clear()
 
 
+_LAUNCHER_EXIT_GRACE_S = 2.0
+"""How long a failed start waits for the launcher to exit by itself (see `_start_kernel`)."""
+
+
 class _LauncherExited(SandboxStartError):
     """The launcher process exited before the kernel answered (`Sandbox._start_kernel`
     tries once more)."""
@@ -525,9 +529,10 @@ class Sandbox:
 
     def _start_kernel(self) -> None:
         """Start the kernel behind the walls. A launcher that exits before the kernel is up
-        is started once more, with the same walls, for causes outside the sandbox (a
-        launcher killed from outside); if the second start fails too, both causes are
-        named."""
+        (by itself, or within `_LAUNCHER_EXIT_GRACE_S` of the kernel's death) is started
+        once more, with the same walls, for causes outside the sandbox (a launcher or
+        kernel killed from outside); if the second start fails too, both causes are
+        named. A kernel still running at the deadline is not started again."""
         try:
             self._start_kernel_once()
         except _LauncherExited as first:
@@ -579,12 +584,19 @@ class Sandbox:
             connection.wait_ready(deadline, process.alive, locate)
         except TimeoutError as exc:
             self._state.pop("kernel")
-            exited = not process.alive()
+            # A kernel that died before the deadline takes its launcher with it, but not
+            # at once: unshare notices its child's death a moment later (under load, tens
+            # of ms). Waiting briefly tells "the kernel was killed" from "it is stuck".
+            grace = _LAUNCHER_EXIT_GRACE_S if time.monotonic() < deadline else 0.0
+            exited = process.exited_within(grace)
             kernel.stop()
             error = SandboxStartError if not exited else _LauncherExited
+            log = process.log.text()[-4000:]
+            cause = _walls.launcher_exit_cause(log)
             raise error(
-                f"the sandbox kernel did not start ({exc}; process {process.exit_description()})",
-                kernel_log=process.log.text()[-4000:],
+                f"the sandbox kernel did not start ({exc}; process "
+                f"{process.exit_description()}{'; ' + cause if cause else ''})",
+                kernel_log=log,
             ) from None
         kernel.own_pids = frozenset([process.pid, *process.descendants()])
         for name, file_name in self._injected.items():

@@ -274,6 +274,15 @@ def _unshare_flags() -> list[str]:
     return flags
 
 
+def launcher_exit_cause(log: str) -> str:
+    """What a launcher's last words in `log` mean, when they are a known way of dying."""
+    if "sigprocmask unblock failed" in log:
+        # util-linux unshare re-raises the signal that ended its child; for SIGKILL,
+        # signal(2) refuses (EINVAL) and unshare exits 1 with this line instead.
+        return "the kernel was killed by SIGKILL from outside the sandbox"
+    return ""
+
+
 def _kernel_argv(python: str, paths: list[str], conn_file: str) -> list[str]:
     boot = f"import sys;sys.path[:0]={paths!r};from sandbox._kernel import main;main()"
     return [python, "-I", "-c", boot, "-f", conn_file]

@@ -29,6 +29,11 @@ class WireError(OSError):
     """The connection is unusable: closed, refused, or the peer broke the handshake."""
 
 
+class NotListening(WireError):
+    """connect(2) was refused: the path is bound but nobody listens on it, either not yet
+    (a listener binds, then listens) or not any more (its process died)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one connection accepts from the kernel."""
@@ -89,7 +94,11 @@ class ZmtpConnection:
         self.sock = sock
         try:
             sock.settimeout(max(deadline - time.monotonic(), 0.01))
-            sock.connect(self.path)
+            try:
+                sock.connect(self.path)
+            except ConnectionRefusedError as exc:
+                self.close()
+                raise NotListening(f"{self.path}: {exc}") from None
             sock.sendall(_greeting())
             greeting = self._read_exact(GREETING_BYTES, deadline)
             if greeting[0] != 0xFF or greeting[9] != 0x7F or greeting[10] < 3:
@@ -110,6 +119,8 @@ class ZmtpConnection:
                 raise WireError(f"{self.path}: the peer did not answer with READY")
             if self.socket_type == b"SUB":
                 self.send([b"\x01"])  # subscribe to everything (ZMTP 3.0 form)
+        except NotListening:
+            raise
         except OSError as exc:
             self.close()
             raise WireError(f"{self.path}: {exc}") from None
