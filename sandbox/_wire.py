@@ -94,11 +94,7 @@ class ZmtpConnection:
         self.sock = sock
         try:
             sock.settimeout(max(deadline - time.monotonic(), 0.01))
-            try:
-                sock.connect(self.path)
-            except ConnectionRefusedError as exc:
-                self.close()
-                raise NotListening(f"{self.path}: {exc}") from None
+            sock.connect(self.path)
             sock.sendall(_greeting())
             greeting = self._read_exact(GREETING_BYTES, deadline)
             if greeting[0] != 0xFF or greeting[9] != 0x7F or greeting[10] < 3:
@@ -119,11 +115,10 @@ class ZmtpConnection:
                 raise WireError(f"{self.path}: the peer did not answer with READY")
             if self.socket_type == b"SUB":
                 self.send([b"\x01"])  # subscribe to everything (ZMTP 3.0 form)
-        except NotListening:
-            raise
-        except OSError as exc:
+        except OSError as exc:  # refused: only connect(2) is, on a Unix stream socket
             self.close()
-            raise WireError(f"{self.path}: {exc}") from None
+            error = NotListening if isinstance(exc, ConnectionRefusedError) else WireError
+            raise error(f"{self.path}: {exc}") from None
         sock.setblocking(False)
 
     def _read_exact(self, count: int, deadline: float) -> bytes:
